@@ -1,0 +1,1 @@
+"""Pure-jnp tri-plane volume rendering: cameras, rays, lookup, sampling, compositing."""

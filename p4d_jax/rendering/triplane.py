@@ -1,0 +1,169 @@
+"""Tri-plane lookup: project points onto three planes and sample bilinearly.
+
+Planes are channels-last, `[B, 3, H, W, C]` (a single scene is `[3, H, W, C]`).
+Bilinear sampling follows PyTorch `grid_sample(mode='bilinear',
+padding_mode='zeros', align_corners=False)`: a grid coordinate gx in [-1, 1]
+addresses columns (W) and gy rows (H); the continuous texel coordinate is
+u = ((gx + 1) W - 1) / 2, texel centres sit at gx = (2k + 1) / W - 1, and a
+neighbour texel outside the plane contributes zero.
+
+For speed the planes are looked up as ONE flat table `[B * 3 * H * W, C]` with
+four row gathers per plane that are added elementwise: on CPU this is several
+times faster than gathering `[N, corners, C]` and reducing over the corners.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+
+PlaneAxes = Literal["p4d", "eg3d"]
+
+# (gx, gy) world axes of planes 0, 1, 2. Plane 1 is the one that differs.
+PLANE_AXES = {
+    "p4d": ((0, 1), (1, 2), (2, 0)),
+    "eg3d": ((0, 1), (0, 2), (2, 0)),
+}
+AGGREGATIONS = ("mean", "sum")
+
+
+def _check(plane_axes: str, aggregation: str | None = None) -> None:
+  if plane_axes not in PLANE_AXES:
+    raise ValueError(f"Unknown plane_axes {plane_axes!r}; use one of "
+                     f"{tuple(PLANE_AXES)}.")
+  if aggregation is not None and aggregation not in AGGREGATIONS:
+    raise ValueError(f"Unknown aggregation {aggregation!r}; use one of "
+                     f"{AGGREGATIONS}.")
+
+
+def project_to_planes(points: jax.Array,
+                      plane_axes: PlaneAxes = "p4d",
+                      box_warp: float = 1.3,
+                      box_warp_scale: jax.Array | float = 1.0) -> jax.Array:
+  """World points [..., 3] -> per-plane grid coordinates [..., 3, 2].
+
+  Points are scaled by 2 / (box_warp * box_warp_scale), so the box of side
+  `box_warp * box_warp_scale` centred at the origin maps to [-1, 1].
+  `box_warp_scale` broadcasts against `points[..., 0]`.
+  """
+  _check(plane_axes)
+  scale = 2.0 / (box_warp * jnp.asarray(box_warp_scale, points.dtype))
+  scaled = points * jnp.asarray(scale)[..., None]
+  index = jnp.asarray(PLANE_AXES[plane_axes])  # [3, 2]
+  return scaled[..., index]
+
+
+def bilinear_taps(grid: jax.Array, height: int, width: int):
+  """The four bilinear neighbours of grid coordinates [N, 2].
+
+  Returns a list of four (flat index [N] into an H x W plane, weight [N])
+  pairs. Neighbours outside the plane get weight 0 (zero padding) and an
+  in-range index, so a gather never reads out of bounds.
+  """
+  # Clip far-away points before the float -> int conversion; anything beyond
+  # one texel outside the plane has only zero-weight neighbours anyway.
+  u = jnp.clip(((grid[:, 0] + 1.0) * width - 1.0) * 0.5, -2.0, width + 1.0)
+  v = jnp.clip(((grid[:, 1] + 1.0) * height - 1.0) * 0.5, -2.0, height + 1.0)
+  x0f = jnp.floor(u)
+  y0f = jnp.floor(v)
+  fx = u - x0f
+  fy = v - y0f
+  x0 = x0f.astype(jnp.int32)
+  y0 = y0f.astype(jnp.int32)
+  taps = []
+  for dy, wy in ((0, 1.0 - fy), (1, fy)):
+    for dx, wx in ((0, 1.0 - fx), (1, fx)):
+      x = x0 + dx
+      y = y0 + dy
+      inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
+      index = jnp.clip(y, 0, height - 1) * width + jnp.clip(x, 0, width - 1)
+      taps.append((index, jnp.where(inside, wx * wy, 0.0)))
+  return taps
+
+
+def flatten_planes(planes: jax.Array) -> jax.Array:
+  """[B, 3, H, W, C] -> flat lookup table [B * 3 * H * W, C]."""
+  return planes.reshape(-1, planes.shape[-1])
+
+
+def lookup(table: jax.Array, plane_start: jax.Array, grid: jax.Array,
+           height: int, width: int) -> jax.Array:
+  """Bilinear samples of one plane per point from a flat table.
+
+  Args:
+    table: [T, C] rows of all planes (see `flatten_planes`).
+    plane_start: [N] int row of texel (0, 0) of each point's plane.
+    grid: [N, 2] grid coordinates (gx, gy).
+    height, width: plane size.
+
+  Returns:
+    [N, C] sampled features.
+  """
+  out = None
+  for index, weight in bilinear_taps(grid, height, width):
+    rows = table.at[plane_start + index].get(mode="promise_in_bounds")
+    term = rows * weight[:, None].astype(table.dtype)
+    out = term if out is None else out + term
+  return out
+
+
+def lookup_triplane(table: jax.Array, scene_start: jax.Array, grids: jax.Array,
+                    height: int, width: int, aggregation: str = "mean"
+                    ) -> jax.Array:
+  """Aggregated tri-plane features [N, C] of points with grids [N, 3, 2].
+
+  `scene_start` [N] is the table row of plane 0's first texel of each point's
+  scene; planes 1 and 2 follow at offsets H*W and 2*H*W.
+  """
+  _check("p4d", aggregation)
+  plane_size = height * width
+  total = None
+  for p in range(3):
+    f = lookup(table, scene_start + p * plane_size, grids[:, p], height, width)
+    total = f if total is None else total + f
+  return total / 3.0 if aggregation == "mean" else total
+
+
+def sample_planes(planes: jax.Array,
+                  points: jax.Array,
+                  plane_axes: PlaneAxes = "p4d",
+                  box_warp: float = 1.3,
+                  box_warp_scale: jax.Array | float = 1.0) -> jax.Array:
+  """Per-plane features of world points, before aggregation.
+
+  Args:
+    planes: [B, 3, H, W, C].
+    points: [B, M, 3] world coordinates.
+    box_warp_scale: scalar or [B].
+
+  Returns:
+    [B, 3, M, C].
+  """
+  b, _, height, width, _ = planes.shape
+  m = points.shape[1]
+  scale = jnp.broadcast_to(jnp.asarray(box_warp_scale, points.dtype), (b,))
+  grids = project_to_planes(points, plane_axes, box_warp, scale[:, None])
+  table = flatten_planes(planes)
+  scene = jnp.repeat(jnp.arange(b, dtype=jnp.int32) * 3 * height * width, m)
+  grids = grids.reshape(b * m, 3, 2)
+  per_plane = [
+      lookup(table, scene + p * height * width, grids[:, p], height, width)
+      for p in range(3)
+  ]
+  return jnp.stack(per_plane, 0).reshape(3, b, m, -1).swapaxes(0, 1)
+
+
+def sample_triplane(planes: jax.Array,
+                    points: jax.Array,
+                    plane_axes: PlaneAxes = "p4d",
+                    box_warp: float = 1.3,
+                    box_warp_scale: jax.Array | float = 1.0,
+                    aggregation: str = "mean") -> jax.Array:
+  """Aggregated features [B, M, C] of world points [B, M, 3]."""
+  _check(plane_axes, aggregation)
+  per_plane = sample_planes(planes, points, plane_axes, box_warp,
+                            box_warp_scale)
+  total = per_plane.sum(axis=1)
+  return total / 3.0 if aggregation == "mean" else total

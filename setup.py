@@ -1,0 +1,50 @@
+"""p4d_jax: a JAX/Flax reimplementation of Portrait4D-v2 (one-shot 4D head avatars)."""
+
+import setuptools
+
+# Versions that resolve together on Python 3.11 (see the project's dependency notes).
+CORE = [
+    "jax==0.10.2",
+    "jaxlib==0.10.2",
+    "flax==0.12.8",
+    "optax==0.2.8",
+    "orbax-checkpoint==0.12.8",
+    "grain==0.2.18",
+    "array-record==0.8.6",
+    "einops==0.8.2",
+    "tensorflow-datasets==4.9.10",
+    "ml-collections==1.1.0",
+    "clu==0.0.12",
+    "imageio==2.38.1",
+    "imageio-ffmpeg==0.8.1",
+    "numpy==2.4.6",
+    "pillow==13.0.0",
+    "protobuf==7.36.2",
+    "crc32c==2.9.post0",
+    "tensorboardX==2.6.5",
+    "tensorboard==2.21.0",
+    "absl-py",
+]
+
+EXTRAS = {
+    # clu.metric_writers / periodic_actions import TensorFlow at import time.
+    "tf": ["tensorflow-cpu==2.21.0"],
+    # Real-face preprocessing and face metrics; dlib-bin is a wheel (never the dlib sdist).
+    "face": [
+        "scikit-image==0.26.0",
+        "dlib-bin==20.0.1.post1",
+        "face-recognition-models==0.3.0",
+        "opencv-python-headless==4.14.0.94",
+    ],
+    "test": ["pytest>=8", "scipy"],
+}
+
+setuptools.setup(
+    name="p4d_jax",
+    version="0.1.0",
+    description="One-shot 4D head avatars (Portrait4D-v2) in JAX/Flax",
+    packages=setuptools.find_packages(include=["p4d_jax", "p4d_jax.*"]),
+    python_requires=">=3.11",
+    install_requires=CORE,
+    extras_require=EXTRAS,
+)

@@ -28,4 +28,12 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$P4D_VENV/bin:$PATH"
+# XLA:CPU takes fresh pages from glibc for its big temporaries on every call;
+# mimalloc keeps them (P4D_ALLOCATOR=system turns this off).
+if [ "${P4D_ALLOCATOR:-mimalloc}" = "mimalloc" ]; then
+  _p4d_mi="$(ls "$P4D_VENV"/lib/python3*/site-packages/cmeel.prefix/lib/libmimalloc.so* 2>/dev/null | head -n1 || true)"
+  if [ -n "$_p4d_mi" ] && [[ "${LD_PRELOAD:-}" != *libmimalloc* ]]; then
+    export LD_PRELOAD="$_p4d_mi${LD_PRELOAD:+:$LD_PRELOAD}"
+  fi
+fi
 cd "$P4D_ROOT"

@@ -19,6 +19,11 @@ from flax import nnx
 from p4d_jax.models.layers import EqualizedLinear
 
 
+def softplus(x: jax.Array) -> jax.Array:
+  """log(1 + e^x) as max(x, 0) + log1p(e^-|x|): fewer ops than jax.nn.softplus."""
+  return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+
+
 class FieldDecoder(nnx.Module):
   """Aggregated plane features [..., C] -> (features [..., out], raw sigma [...])."""
 
@@ -34,7 +39,7 @@ class FieldDecoder(nnx.Module):
       self.output.bias[...] = self.output.bias[...].at[0].set(0.0)
 
   def __call__(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
-    h = jax.nn.softplus(self.hidden(features))
+    h = softplus(self.hidden(features))
     out = self.output(h)
     feats = jax.nn.sigmoid(out[..., 1:]) * (1 + 2e-3) - 1e-3
     return feats, out[..., 0]

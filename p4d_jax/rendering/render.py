@@ -151,17 +151,22 @@ def _render_chunk(field_fn, cfg, depth_min, depth_max, return_intermediates,
   out = {}
   if cfg.num_fine:
     coarse_w = volume.midpoint_weights(jax.lax.stop_gradient(sigma_c), coarse)
-    fine = sampling.importance_depths(coarse, coarse_w, fine_u)
+    # Fine depths carry no gradient; sorting them (cheap, no JVP) makes the
+    # merge below a plain permutation of depths and densities.
+    fine = jnp.sort(sampling.importance_depths(coarse, coarse_w, fine_u), -1)
     feats_f, sigma_f = field_fn(points(fine), scene)
     depths = jnp.concatenate([coarse, fine], axis=-1)
-    sigma = jnp.concatenate([sigma_c, sigma_f], axis=-1)
-    order = jax.lax.broadcasted_iota(jnp.int32, depths.shape, 1)
-    depths, sigma, order = jax.lax.sort((depths, sigma, order), dimension=1,
-                                        num_keys=1)
+    iota = jax.lax.broadcasted_iota(jnp.int32, depths.shape, 1)
+    # Sort keys only (gradient-free); values move by gathers, whose backward
+    # is cheap, unlike the JVP of a multi-operand sort.
+    depths, order = jax.lax.sort((depths, iota), dimension=1, num_keys=1)
+    _, rank = jax.lax.sort((order, iota), dimension=1, num_keys=1)
+    sigma = jnp.take_along_axis(
+        jnp.concatenate([sigma_c, sigma_f], axis=-1), order, axis=1)
     weights = volume.midpoint_weights(sigma, depths)
-    # Coefficients back in concatenation order: sort by the permutation.
-    _, coef = jax.lax.sort((order, volume.sample_coefficients(weights)),
-                           dimension=1, num_keys=1)
+    # Per-sample colour coefficients, back in concatenation order.
+    coef = jnp.take_along_axis(volume.sample_coefficients(weights), rank,
+                               axis=1)
     s = cfg.num_coarse
     feats = (jnp.einsum("ns,nsc->nc", coef[:, :s], feats_c) +
              jnp.einsum("ns,nsc->nc", coef[:, s:], feats_f))

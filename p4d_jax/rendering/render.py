@@ -78,6 +78,19 @@ class RenderConfig:
     cameras._check_convention(self.camera_convention)  # pylint: disable=protected-access
 
   @classmethod
+  def from_config(cls, config) -> "RenderConfig":
+    """From a `configs/render.py` ConfigDict (or any mapping of the fields)."""
+    fields = dict(config)
+    unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
+    if unknown:
+      raise ValueError(f"Unknown render option(s) {sorted(unknown)}.")
+    if fields.get("ray_range") == "auto-plane":
+      fields["ray_range"] = None
+    elif fields.get("ray_range") is not None:
+      fields["ray_range"] = tuple(fields["ray_range"])
+    return cls(**fields)
+
+  @classmethod
   def preset(cls, name: str, **overrides) -> "RenderConfig":
     """The reference renderers' settings: "p4d" (default) or "eg3d" (FFHQ)."""
     presets = {

@@ -1,0 +1,29 @@
+"""Renderer settings as an ml_collections config.
+
+  get_config("p4d")    Portrait4D-v2: box 1.3, auto-plane range, 48 + 48 samples
+  get_config("eg3d")   EG3D FFHQ: box 1, range [2.25, 3.3], EG3D plane axes
+  get_config("tiny")   Portrait4D with 12 + 12 samples, for tests and smoke runs
+
+Other configs embed this as their `render` section; code turns it into a
+`p4d_jax.rendering.render.RenderConfig` with `RenderConfig(**cfg)`.
+"""
+
+import dataclasses
+
+import ml_collections
+
+from p4d_jax.rendering import render
+
+
+def get_config(arg: str = "p4d") -> ml_collections.ConfigDict:
+  presets = {"p4d": ("p4d", {}), "eg3d": ("eg3d", {}),
+             "tiny": ("p4d", dict(num_coarse=12, num_fine=12))}
+  if arg not in presets:
+    raise ValueError(f"configs/render.py: unknown argument {arg!r}; use one "
+                     f"of {sorted(presets)}.")
+  name, overrides = presets[arg]
+  fields = dataclasses.asdict(render.RenderConfig.preset(name, **overrides))
+  # ConfigDict has no None type to override later: keep ray_range a tuple or
+  # the string "auto-plane".
+  fields["ray_range"] = fields["ray_range"] or "auto-plane"
+  return ml_collections.ConfigDict(fields)

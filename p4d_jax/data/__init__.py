@@ -1,0 +1,1 @@
+"""Data: scenes, data sets, records and input pipelines."""

@@ -1,0 +1,1 @@
+"""Using trained models: rendering videos, reenactment, video I/O."""

@@ -1,0 +1,126 @@
+"""Renderer speed and memory at the PyTorch reference setting.
+
+Setting (see the project's research notes, peer_perf): tri-planes 3x32x256^2,
+decoder hidden 64, 48 + 48 samples per ray, EG3D FFHQ cameras and range,
+64^2 and 128^2 rays, batch 1 and 4. Forward = the jitted render; forward +
+backward = gradient of mean(rgb^2) + mean(depth) + mean(weights_sum) w.r.t.
+planes and decoder. Each setting runs in a fresh process (for its peak RSS)
+and prints ONE JSON line:
+
+  {"bench": "render", "rays": 64, "batch": 1, "fwd_ms": ..., "fwd_bwd_ms": ...,
+   "peak_rss_mib": ..., "torch_ref_fwd_bwd_ms": ..., "speedup_fwd_bwd": ...}
+
+Times are medians of --iters calls after a warm-up call. Run through
+`bash launch/run.sh python tools/bench_render.py` so the allocator that the
+project preloads (mimalloc) is in place; "allocator" in the output says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+# Medians measured with the reference EG3D renderer, torch 2.13 CPU, 2 threads,
+# on this machine class (ms): (rays, batch) -> (forward, forward+backward).
+TORCH_REFERENCE_MS = {
+    (32, 1): (116, 309), (32, 4): (619, 1566), (64, 1): (528, 1297),
+    (64, 4): (2524, 8101), (128, 1): (2866, 8651), (128, 4): (11866, 37540),
+}
+SETTINGS = ((64, 1), (64, 4), (128, 1), (128, 4))
+
+
+def run_one(rays: int, batch: int, iters: int) -> dict:
+  """Times one setting in this process."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+
+  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))))
+  # pylint: disable=import-outside-toplevel
+  from p4d_jax.models import field_mlp
+  from p4d_jax.rendering import cameras
+  from p4d_jax.rendering import render
+
+  cfg = render.RenderConfig.preset("eg3d")
+  decoder = field_mlp.FieldDecoder(32, 64, 32, zero_init_sigma=False,
+                                   rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(decoder)
+  planes = jax.random.normal(jax.random.key(1), (batch, 3, 256, 256, 32))
+  c2w = cameras.look_at_pose(jnp.full((batch,), jnp.pi / 2), jnp.pi / 2, 2.7,
+                             (0.0, 0.0, 0.2), convention="eg3d")
+  intr = cameras.fov_to_intrinsics(jnp.full((batch,), 18.837))
+
+  def forward(planes, params, key):
+    dec = nnx.merge(graphdef, params)
+    return render.render_image(planes, dec, c2w, intr, rays, rays, cfg,
+                               key=key)
+
+  def loss(planes, params, key):
+    out = forward(planes, params, key)
+    return (jnp.mean(out["features"][..., :3] ** 2) + jnp.mean(out["depth"]) +
+            jnp.mean(out["weights_sum"]))
+
+  result = {"bench": "render", "rays": rays, "batch": batch,
+            "samples_per_ray": cfg.num_coarse + cfg.num_fine}
+  for name, fn in (("fwd", jax.jit(forward)),
+                   ("fwd_bwd", jax.jit(jax.grad(loss, argnums=(0, 1))))):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(planes, params, jax.random.key(0)))
+    first = time.perf_counter() - t0
+    times = []
+    for i in range(iters):
+      t0 = time.perf_counter()
+      jax.block_until_ready(fn(planes, params, jax.random.key(i + 1)))
+      times.append(time.perf_counter() - t0)
+    median = float(np.median(times)) * 1e3
+    result[f"{name}_ms"] = round(median, 1)
+    result[f"{name}_min_ms"] = round(min(times) * 1e3, 1)
+    result[f"{name}_compile_s"] = round(first - median / 1e3, 2)
+  result["peak_rss_mib"] = round(
+      resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+  ref = TORCH_REFERENCE_MS.get((rays, batch))
+  if ref:
+    result["torch_ref_fwd_ms"], result["torch_ref_fwd_bwd_ms"] = ref
+    result["speedup_fwd"] = round(ref[0] / result["fwd_ms"], 2)
+    result["speedup_fwd_bwd"] = round(ref[1] / result["fwd_bwd_ms"], 2)
+  preload = os.environ.get("LD_PRELOAD", "")
+  result["allocator"] = ("mimalloc" if "mimalloc" in preload else
+                         "jemalloc" if "jemalloc" in preload else "system")
+  result["iters"] = iters
+  return result
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--settings", default=",".join(
+      f"{r}x{b}" for r, b in SETTINGS),
+                      help="comma list of RAYSxBATCH, e.g. 64x1,128x4")
+  parser.add_argument("--iters", type=int, default=7)
+  parser.add_argument("--one", help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.one:
+    rays, batch = map(int, args.one.split("x"))
+    print(json.dumps(run_one(rays, batch, args.iters)), flush=True)
+    return
+  for setting in args.settings.split(","):
+    # A fresh process per setting: peak RSS belongs to that setting alone.
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), f"--one={setting}",
+         f"--iters={args.iters}"], capture_output=True, text=True, check=False)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("{")]
+    if proc.returncode or not lines:
+      print(json.dumps({"bench": "render", "setting": setting,
+                        "error": proc.stderr.strip()[-500:]}), flush=True)
+    else:
+      print(lines[-1], flush=True)
+
+
+if __name__ == "__main__":
+  main()

@@ -23,8 +23,9 @@ stamp="$P4D_VENV/.p4d_install_stamp"
 want="$(sha256sum "$P4D_ROOT/setup.py" | cut -d' ' -f1) [$P4D_EXTRAS]"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "[p4d_jax] installing p4d_jax[$P4D_EXTRAS] into $P4D_VENV (first run: about a minute)"
+  # (Some machines' pip configs name absent local indexes; hide that noise.)
   "$P4D_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-      -e "$P4D_ROOT[$P4D_EXTRAS]"
+      -e "$P4D_ROOT[$P4D_EXTRAS]" 2> >(grep -v "is ignored: it is neither" >&2)
   echo "$want" > "$stamp"
 fi
 export PATH="$P4D_VENV/bin:$PATH"

@@ -40,9 +40,7 @@ def run_one(rays: int, batch: int, iters: int) -> dict:
   import jax.numpy as jnp  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
   from flax import nnx  # pylint: disable=import-outside-toplevel
-
-  sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-      __file__))))
+  # Imported here: the parent process only spawns children and needs no jax.
   # pylint: disable=import-outside-toplevel
   from p4d_jax.models import field_mlp
   from p4d_jax.rendering import cameras

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 
 import jax
@@ -21,8 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-# pylint: disable=wrong-import-position
+from p4d_jax import progress as progress_lib
 from p4d_jax.data import analytic_head
 from p4d_jax.inference import video_io
 from p4d_jax.models import field_mlp
@@ -45,33 +43,33 @@ def parse_args(argv=None):
   return p.parse_args(argv)
 
 
-_DECODER_LAYERS = ("hidden", "output")
+def _new_decoder(channels):
+  return field_mlp.FieldDecoder(channels, 64, channels, rngs=nnx.Rngs(0))
 
 
 def load_or_fit_scene(path, args):
   """The fitted scene from `path`, or a fresh fit saved there (atomically)."""
-  key = f"{args.plane_res}-{args.fit_steps}-{args.seed}"
+  key = f"v2-{args.plane_res}-{args.fit_steps}-{args.seed}"
   if os.path.exists(path):
     data = np.load(path)
     if str(data["key"]) == key:
       print(f"[demo] reusing fitted scene {path}")
-      channels = data["planes"].shape[-1]
-      decoder = field_mlp.FieldDecoder(channels, 64, channels,
-                                       rngs=nnx.Rngs(0))
-      for name in _DECODER_LAYERS:
-        layer = getattr(decoder, name)
-        layer.kernel[...] = jnp.asarray(data[f"{name}.kernel"])
-        layer.bias[...] = jnp.asarray(data[f"{name}.bias"])
+      decoder = _new_decoder(data["planes"].shape[-1])
+      state = nnx.state(decoder)
+      count = len(jax.tree.leaves(state))
+      nnx.update(decoder, jax.tree.unflatten(
+          jax.tree.structure(state),
+          [jnp.asarray(data[f"decoder_{i}"]) for i in range(count)]))
       return jnp.asarray(data["planes"]), decoder
   print(f"[demo] fitting a {args.plane_res}^2 tri-plane to the analytic head")
-  planes, decoder = analytic_head.timed_fit(
+  progress = progress_lib.Progress(args.fit_steps, "fit")
+  planes, decoder = analytic_head.fit_triplane(
       jax.random.key(args.seed), plane_res=args.plane_res,
-      steps=args.fit_steps)
+      steps=args.fit_steps,
+      progress=lambda step, loss: progress.update(step, loss=f"{loss:.4f}"))
   arrays = {"planes": np.asarray(planes), "key": np.array(key)}
-  for name in _DECODER_LAYERS:
-    layer = getattr(decoder, name)
-    arrays[f"{name}.kernel"] = np.asarray(layer.kernel[...])
-    arrays[f"{name}.bias"] = np.asarray(layer.bias[...])
+  for i, leaf in enumerate(jax.tree.leaves(nnx.state(decoder))):
+    arrays[f"decoder_{i}"] = np.asarray(leaf)
   tmp = path + ".tmp.npz"
   np.savez(tmp, **arrays)
   os.replace(tmp, path)
@@ -108,8 +106,10 @@ def main(argv=None):
 
   c2w, intr = orbit_cameras(args.frames)
   rgb_frames, depth_frames = [], []
-  render_start = time.time()
-  near, far = 4.0 - 0.65, 4.0 + 0.65
+  progress = progress_lib.Progress(args.frames, "render", every=8)
+  # One colour scale for the whole video: the sampled range of all cameras.
+  near, far = render.ray_bounds(cfg, c2w, args.frames)
+  near, far = float(near.min()), float(far.max())
   for i in range(args.frames):
     out = render_frame(c2w[i], intr[i], jax.random.key(i))
     # White background through the residual transmittance, as in compositing.
@@ -119,12 +119,7 @@ def main(argv=None):
     rgb_frames.append(video_io.to_uint8(rgb * 2.0 - 1.0))
     depth_frames.append(video_io.colorize_depth(
         np.asarray(out["depth"][0]), near, far, alpha))
-    done = i + 1
-    elapsed = time.time() - render_start
-    if done == 1 or done % 8 == 0 or done == args.frames:
-      print(f"[demo] frame {done:3d}/{args.frames}  "
-            f"{done / elapsed:5.2f} frames/s  ETA "
-            f"{elapsed / done * (args.frames - done):4.0f}s", flush=True)
+    progress.update(i + 1)
   orbit = video_io.write_video(os.path.join(args.out, "orbit.mp4"),
                                rgb_frames, args.fps)
   depth = video_io.write_video(os.path.join(args.out, "orbit_depth.mp4"),

@@ -9,7 +9,6 @@ points (no rendering in the loop), which also exercises the lookup gradients.
 
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import jax
@@ -75,7 +74,8 @@ def fit_triplane(key: jax.Array,
                  progress: Callable[[int, float], None] | None = None):
   """Fits planes [1, 3, R, R, C] and a FieldDecoder to the analytic head.
 
-  Returns (planes, decoder). `progress(step, loss)` is called every 50 steps.
+  Returns (planes, decoder). `progress(step, loss)` is called every 50 steps
+  and after the last one (step counts from 1).
   """
   k_planes, k_dec, k_data = jax.random.split(key, 3)
   planes = 0.1 * jax.random.normal(k_planes,
@@ -124,17 +124,3 @@ def fit_triplane(key: jax.Array,
       progress(i + 1, float(loss))
   decoder = nnx.merge(graphdef, params["decoder"])
   return params["planes"], decoder
-
-
-def timed_fit(key: jax.Array, **kwargs):
-  """`fit_triplane` with a console progress line; returns (planes, decoder)."""
-  steps = kwargs.get("steps", 600)
-  start = time.time()
-
-  def report(step, loss):
-    elapsed = time.time() - start
-    eta = elapsed / step * (steps - step)
-    print(f"  fit {step:4d}/{steps}  loss {loss:.4f}  "
-          f"{elapsed:5.1f}s elapsed, ETA {eta:4.0f}s", flush=True)
-
-  return fit_triplane(key, progress=report, **kwargs)

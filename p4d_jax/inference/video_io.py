@@ -29,14 +29,16 @@ def write_video(path: str, frames: Sequence[np.ndarray] | np.ndarray,
   """
   tmp = _atomic_target(path)
   try:
-    # The ffmpeg writer forks a subprocess; it execs at once, so JAX's warning
-    # about forking a multithreaded process does not apply.
-    warnings.filterwarnings("ignore", message="os.fork", category=RuntimeWarning)
-    # macro_block_size=1: odd sizes are written as they are, not resized.
-    with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=8,
-                            macro_block_size=1, format="FFMPEG") as writer:
-      for frame in frames:
-        writer.append_data(np.asarray(frame))
+    with warnings.catch_warnings():
+      # The ffmpeg writer forks a subprocess that execs at once, so JAX's
+      # warning about forking a multithreaded process does not apply.
+      warnings.filterwarnings("ignore", message="os.fork",
+                              category=RuntimeWarning)
+      # macro_block_size=1: odd sizes are written as they are, not resized.
+      with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=8,
+                              macro_block_size=1, format="FFMPEG") as writer:
+        for frame in frames:
+          writer.append_data(np.asarray(frame))
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):

@@ -17,11 +17,7 @@ import numpy as np
 from flax import nnx
 
 from p4d_jax.models.layers import EqualizedLinear
-
-
-def softplus(x: jax.Array) -> jax.Array:
-  """log(1 + e^x) as max(x, 0) + log1p(e^-|x|): fewer ops than jax.nn.softplus."""
-  return jnp.maximum(x, 0.0) + jnp.log1p(jnp.exp(-jnp.abs(x)))
+from p4d_jax.rendering import volume
 
 
 class FieldDecoder(nnx.Module):
@@ -39,7 +35,7 @@ class FieldDecoder(nnx.Module):
       self.output.bias[...] = self.output.bias[...].at[0].set(0.0)
 
   def __call__(self, features: jax.Array) -> tuple[jax.Array, jax.Array]:
-    h = softplus(self.hidden(features))
+    h = volume.softplus(self.hidden(features))
     out = self.output(h)
     feats = jax.nn.sigmoid(out[..., 1:]) * (1 + 2e-3) - 1e-3
     return feats, out[..., 0]

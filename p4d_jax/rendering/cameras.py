@@ -40,7 +40,8 @@ _REF_PI = 3.14159
 _REF_SQRT2 = 1.414
 
 
-def _check_convention(convention: str) -> None:
+def check_convention(convention: str) -> None:
+  """Raises a ValueError naming the choices for an unknown convention."""
   if convention not in CONVENTIONS:
     raise ValueError(
         f"Unknown camera convention {convention!r}; use one of {CONVENTIONS}.")
@@ -129,7 +130,7 @@ def look_at(origin: jax.Array,
   `up` [..., 3] (default world +y) fixes the roll: the image's up direction is
   the component of `up` orthogonal to the viewing direction.
   """
-  _check_convention(convention)
+  check_convention(convention)
   origin = jnp.asarray(origin, jnp.float32)
   target = jnp.asarray(target, jnp.float32)
   forward = _normalize(target - origin)
@@ -164,7 +165,7 @@ def orbit_position(horizontal: jax.Array,
   For the same `horizontal` the Portrait4D sampler mirrors x relative to EG3D's:
   horizontal > pi/2 moves a p4d camera towards -x and an eg3d camera to +x.
   """
-  _check_convention(convention)
+  check_convention(convention)
   v = jnp.clip(jnp.asarray(vertical, jnp.float32), 1e-5, jnp.pi - 1e-5)
   h = jnp.asarray(horizontal, jnp.float32)
   r = jnp.asarray(radius, jnp.float32)
@@ -208,8 +209,8 @@ def convert_convention(cam2world: jax.Array, src: Convention,
   The physical camera (centre, viewing direction, image orientation) is
   unchanged: only the camera's own y and z axes flip.
   """
-  _check_convention(src)
-  _check_convention(dst)
+  check_convention(src)
+  check_convention(dst)
   if src == dst:
     return cam2world
   flip = jnp.array([1.0, -1.0, -1.0, 1.0], cam2world.dtype)
@@ -241,7 +242,7 @@ def camera_center(cam2world: jax.Array) -> jax.Array:
 def viewing_direction(cam2world: jax.Array,
                       convention: Convention = "p4d") -> jax.Array:
   """Unit optical axis in world space [..., 3]."""
-  _check_convention(convention)
+  check_convention(convention)
   axis = cam2world[..., :3, 2]
   return -axis if convention == "p4d" else axis
 

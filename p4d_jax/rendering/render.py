@@ -74,8 +74,8 @@ class RenderConfig:
       raise ValueError(f"Unknown jitter mode {self.jitter!r}.")
     if self.disparity and self.ray_range is None:
       raise ValueError("disparity sampling needs a fixed ray_range.")
-    triplane._check(self.plane_axes, self.aggregation)  # pylint: disable=protected-access
-    cameras._check_convention(self.camera_convention)  # pylint: disable=protected-access
+    triplane.check_options(self.plane_axes, self.aggregation)
+    cameras.check_convention(self.camera_convention)
 
   @classmethod
   def from_config(cls, config) -> "RenderConfig":

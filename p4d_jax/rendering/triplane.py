@@ -29,8 +29,10 @@ PLANE_AXES = {
 AGGREGATIONS = ("mean", "sum")
 
 
-def _check(plane_axes: str, aggregation: str | None = None) -> None:
-  if plane_axes not in PLANE_AXES:
+def check_options(plane_axes: str | None = None,
+                  aggregation: str | None = None) -> None:
+  """Raises a ValueError naming the choices for an unknown option."""
+  if plane_axes is not None and plane_axes not in PLANE_AXES:
     raise ValueError(f"Unknown plane_axes {plane_axes!r}; use one of "
                      f"{tuple(PLANE_AXES)}.")
   if aggregation is not None and aggregation not in AGGREGATIONS:
@@ -48,7 +50,7 @@ def project_to_planes(points: jax.Array,
   `box_warp * box_warp_scale` centred at the origin maps to [-1, 1].
   `box_warp_scale` broadcasts against `points[..., 0]`.
   """
-  _check(plane_axes)
+  check_options(plane_axes)
   scale = 2.0 / (box_warp * jnp.asarray(box_warp_scale, points.dtype))
   scaled = points * jnp.asarray(scale)[..., None]
   index = jnp.asarray(PLANE_AXES[plane_axes])  # [3, 2]
@@ -117,7 +119,7 @@ def lookup_triplane(table: jax.Array, scene_start: jax.Array, grids: jax.Array,
   `scene_start` [N] is the table row of plane 0's first texel of each point's
   scene; planes 1 and 2 follow at offsets H*W and 2*H*W.
   """
-  _check("p4d", aggregation)
+  check_options(aggregation=aggregation)
   plane_size = height * width
   total = None
   for p in range(3):
@@ -162,7 +164,7 @@ def sample_triplane(planes: jax.Array,
                     box_warp_scale: jax.Array | float = 1.0,
                     aggregation: str = "mean") -> jax.Array:
   """Aggregated features [B, M, C] of world points [B, M, 3]."""
-  _check(plane_axes, aggregation)
+  check_options(plane_axes, aggregation)
   per_plane = sample_planes(planes, points, plane_axes, box_warp,
                             box_warp_scale)
   total = per_plane.sum(axis=1)

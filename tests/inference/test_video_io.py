@@ -4,10 +4,13 @@ import os
 
 import imageio.v2 as imageio
 import numpy as np
+import pytest
 
 from p4d_jax.inference import video_io
 
 
+# Reading back forks ffmpeg, which execs at once: JAX's fork warning is moot.
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")
 def test_video_round_trip_leaves_no_temp_files(tmp_path):
   frames = np.zeros((5, 32, 48, 3), np.uint8)
   frames[:, :, :24] = 255  # Left half white, right half black.

@@ -13,6 +13,8 @@ CORE = [
     "array-record==0.8.6",
     "einops==0.8.2",
     "tensorflow-datasets==4.9.10",
+    # TFDS needs it to build data sets whose builder lives in a package.
+    "importlib_resources==7.1.0",
     "ml-collections==1.1.0",
     "clu==0.0.12",
     "imageio==2.38.1",

@@ -267,6 +267,19 @@ class RandomViewRanges:
   pivot_z: tuple[float, float] = (0.06, 0.12)
 
 
+def random_view_pose(yaw: jax.Array,
+                     elevation_param: jax.Array,
+                     roll: jax.Array,
+                     radius: jax.Array,
+                     pivot: jax.Array,
+                     convention: Convention = "p4d") -> jax.Array:
+  """cam2world [..., 4, 4] for `RandomViewRanges`-style values (yaw offset
+  from frontal, elevation parameter a, roll, radius, pivot [..., 3])."""
+  return look_at_pose(jnp.pi / 2 + jnp.asarray(yaw), jnp.pi / 2 -
+                      jnp.asarray(elevation_param), radius, pivot, roll,
+                      convention)
+
+
 def sample_random_views(key: jax.Array,
                         batch: int,
                         ranges: RandomViewRanges = RandomViewRanges(),
@@ -277,12 +290,10 @@ def sample_random_views(key: jax.Array,
   def u(k, lo_hi, shape=(batch,)):
     return jax.random.uniform(k, shape, jnp.float32, lo_hi[0], lo_hi[1])
 
-  yaw = u(keys[0], ranges.yaw)
-  a = u(keys[1], ranges.elevation_param)
-  roll = u(keys[2], ranges.roll)
-  radius = u(keys[3], ranges.radius)
   pivot = jnp.concatenate(
       [u(keys[4], ranges.pivot_xy, (batch, 2)),
        u(keys[5], ranges.pivot_z, (batch, 1))], axis=-1)
-  return look_at_pose(jnp.pi / 2 + yaw, jnp.pi / 2 - a, radius, pivot, roll,
-                      convention)
+  return random_view_pose(u(keys[0], ranges.yaw), u(keys[1],
+                                                    ranges.elevation_param),
+                          u(keys[2], ranges.roll), u(keys[3], ranges.radius),
+                          pivot, convention)

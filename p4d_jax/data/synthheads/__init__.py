@@ -1,0 +1,1 @@
+"""SynthHeads: procedural 4D heads with exact ground truth (see params.py)."""

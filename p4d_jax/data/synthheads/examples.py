@@ -1,0 +1,184 @@
+"""SynthHeads examples: multi-view stills, talking clips and evaluation pairs.
+
+Each generator yields (key, example) with numpy values ready for a TFDS
+builder: images and masks as PNG bytes, depth as float16 (0 on background),
+cameras as 25-float labels. `camera` is always HEAD-RELATIVE (what a face
+tracker would report; train with it); `world_camera` is the physical camera,
+and pose/expression/identity/lighting/background are stored so every pixel can
+be re-rendered. Identity, camera and motion draws are seeded per index, so an
+example never depends on the size of the data set it is in.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import numpy as np
+
+from p4d_jax.data import image_codec
+from p4d_jax.data.synthheads import motion
+from p4d_jax.data.synthheads import params as P
+from p4d_jax.data.synthheads import render
+from p4d_jax.inference import video_io
+from p4d_jax.progress import Progress
+from p4d_jax.rendering import cameras
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+  """Sizes and settings of one SynthHeads build."""
+  resolution: int = 64
+  supersample: int = 2
+  seed: int = 0
+  identities: int = 256          # training identities
+  held_out: int = 32             # evaluation identities (disjoint)
+  views: int = 4                 # per multi-view still
+  frames: int = 32               # per clip
+  fps: float = 25.0
+  eval_pairs: int = 64           # half same-identity, half cross-identity
+  novel_views: int = 3           # GT targets at cameras no input had
+  render_batch: int = 16         # images per renderer call
+
+
+def identity_index(split: str, i: int) -> int:
+  """Global identity number of the i-th identity of a split."""
+  if split not in ("train", "test"):
+    raise ValueError(f"Unknown split {split!r}; use 'train' or 'test'.")
+  return i if split == "train" else P.HELD_OUT_OFFSET + i
+
+
+def split_size(spec: Spec, split: str) -> int:
+  return spec.identities if split == "train" else spec.held_out
+
+
+INTRINSICS = np.asarray(cameras.focal_intrinsics(cameras.P4D_FOCAL), np.float32)
+
+
+def _label(cam2world: np.ndarray) -> np.ndarray:
+  intr = np.broadcast_to(INTRINSICS, (*cam2world.shape[:-2], 3, 3))
+  return np.asarray(cameras.pack_label(cam2world, intr), np.float32)
+
+
+def _still_scene(spec: Spec, ident: int, expression=None,
+                 pose=None) -> P.Scene:
+  """Identity `ident`'s look under its own lighting and backdrop."""
+  return P.Scene(
+      identity=P.identity_params(spec.seed, ident),
+      expression=(P.random_expression(P.rng_for(spec.seed, "expression", ident))
+                  if expression is None else expression),
+      pose=P.zero_pose() if pose is None else pose,
+      lighting=P.uniform(P.rng_for(spec.seed, "lighting", ident), P.LIGHTING),
+      background=P.uniform(P.rng_for(spec.seed, "background", ident),
+                           P.BACKGROUND))
+
+
+def render_views(spec: Spec, scenes: list[P.Scene],
+                 world_cams: np.ndarray) -> dict:
+  """Renders scene k at world camera k -> encoded views and labels."""
+  n = len(scenes)
+  stacked = P.Scene(*(np.stack(f) for f in zip(*scenes)))
+  out = {"image": [], "mask": [], "depth": []}
+  for s in range(0, n, spec.render_batch):
+    part = slice(s, s + spec.render_batch)
+    views = render.render(P.Scene(*(f[part] for f in stacked)),
+                          world_cams[part], np.broadcast_to(
+                              INTRINSICS, (len(world_cams[part]), 3, 3)),
+                          spec.resolution, supersample=spec.supersample)
+    for rgb, mask, depth in zip(views["rgb"], views["mask"], views["depth"]):
+      out["image"].append(image_codec.encode_png(
+          video_io.to_uint8(rgb * 2.0 - 1.0)))
+      out["mask"].append(image_codec.encode_png(
+          video_io.to_uint8(mask * 2.0 - 1.0)))
+      out["depth"].append(depth.astype(np.float16))
+  rel = render.head_relative_camera(world_cams, stacked.pose)
+  return dict(image=np.array(out["image"], dtype=object),
+              mask=np.array(out["mask"], dtype=object),
+              depth=np.stack(out["depth"]),
+              camera=_label(np.asarray(rel)), world_camera=_label(world_cams))
+
+
+def multiview(spec: Spec, split: str, progress: bool = True) -> Iterator:
+  """One example per identity: one random expression, `views` random views."""
+  count = split_size(spec, split)
+  bar = Progress(count, f"multiview/{split}", every=16) if progress else None
+  for i in range(count):
+    ident = identity_index(split, i)
+    scene = _still_scene(spec, ident)
+    cams = motion.random_view_cameras(P.rng_for(spec.seed, "camera", ident),
+                                      spec.views, cameras.RandomViewRanges())
+    views = render_views(spec, [scene] * spec.views, cams)
+    yield ident, dict(identity_index=ident, **scene._asdict(), **views)
+    if bar:
+      bar.update(i + 1)
+
+
+def clip_curves(spec: Spec, ident: int):
+  """(expression [T, 6], pose [T, 3], world cameras [T, 4, 4]) of a clip."""
+  rng = P.rng_for(spec.seed, "motion", ident)
+  expression, pose = motion.clip_motion(rng, spec.frames, spec.fps)
+  return expression, pose, motion.camera_track(rng, spec.frames)
+
+
+def clips(spec: Spec, split: str, progress: bool = True) -> Iterator:
+  """One talking clip of `frames` frames per identity (the stage-2 videos)."""
+  count = split_size(spec, split)
+  bar = Progress(count, f"clips/{split}", every=4) if progress else None
+  for i in range(count):
+    ident = identity_index(split, i)
+    expression, pose, cams = clip_curves(spec, ident)
+    base = _still_scene(spec, ident)
+    scenes = [base._replace(expression=e, pose=p)
+              for e, p in zip(expression, pose)]
+    views = render_views(spec, scenes, cams)
+    yield ident, dict(identity_index=ident, identity=base.identity,
+                      lighting=base.lighting, background=base.background,
+                      expression=expression, pose=pose, **views)
+    if bar:
+      bar.update(i + 1)
+
+
+def eval_pairs(spec: Spec, progress: bool = True) -> Iterator:
+  """(source frame, driving frame) pairs on held-out clips, with exact GT.
+
+  Even pairs reenact the source's own clip; odd pairs take the driving frame
+  from another held-out identity (cross-identity). The target is the SOURCE
+  identity (its lighting and backdrop) wearing the driver's expression and
+  pose, seen by the driver's camera and by `novel_views` random cameras.
+  """
+  bar = Progress(spec.eval_pairs, "eval", every=8) if progress else None
+  for k in range(spec.eval_pairs):
+    rng = P.rng_for(spec.seed, "pairs", k)
+    cross = k % 2 == 1
+    src_id = identity_index("test", int(rng.integers(spec.held_out)))
+    drv_id = src_id
+    if cross:
+      if spec.held_out < 2:
+        raise ValueError("cross-identity pairs need held_out >= 2.")
+      other = int(rng.integers(spec.held_out - 1))
+      drv_id = identity_index("test", other + (other >= src_id -
+                                               P.HELD_OUT_OFFSET))
+    src_frame, drv_frame = (int(x) for x in rng.integers(spec.frames, size=2))
+    s_expr, s_pose, s_cams = clip_curves(spec, src_id)
+    d_expr, d_pose, d_cams = clip_curves(spec, drv_id)
+    source = _still_scene(spec, src_id, s_expr[src_frame], s_pose[src_frame])
+    driving = _still_scene(spec, drv_id, d_expr[drv_frame], d_pose[drv_frame])
+    target = source._replace(expression=driving.expression, pose=driving.pose)
+    novel_rel = motion.random_view_cameras(rng, spec.novel_views,
+                                           cameras.RandomViewRanges())
+    novel_world = np.asarray(render.head_to_world(target.pose)) @ novel_rel
+    world = np.concatenate([s_cams[src_frame][None], d_cams[drv_frame][None],
+                            d_cams[drv_frame][None], novel_world])
+    views = render_views(spec, [source, driving] + [target] *
+                         (1 + spec.novel_views), world)
+    pick = lambda sl: {key: v[sl] for key, v in views.items()}  # noqa: E731
+    yield k, dict(
+        cross_identity=cross,
+        source=dict(identity_index=src_id, frame=src_frame, **source._asdict(),
+                    **pick(0)),
+        driving=dict(identity_index=drv_id, frame=drv_frame,
+                     **driving._asdict(), **pick(1)),
+        target=dict(expression=target.expression, pose=target.pose, **pick(2)),
+        novel=pick(slice(3, None)))
+    if bar:
+      bar.update(k + 1)

@@ -247,6 +247,25 @@ def viewing_direction(cam2world: jax.Array,
   return -axis if convention == "p4d" else axis
 
 
+def project_points(points: jax.Array, cam2world: jax.Array,
+                   intrinsics: jax.Array,
+                   convention: Convention = "p4d") -> tuple[jax.Array, jax.Array]:
+  """World points [..., N, 3] -> normalised image coords [..., N, 2] and depth.
+
+  Coordinates are (x along columns, y along rows) in [0, 1] across the image,
+  the inverse of `rays.generate_rays`; depth [..., N] is the distance in front
+  of the camera along its optical axis (> 0 when visible).
+  """
+  check_convention(convention)
+  c2w = convert_convention(cam2world, convention, "eg3d")
+  w2c = world_to_camera(c2w)
+  cam = (jnp.einsum("...ij,...nj->...ni", w2c[..., :3, :3], points) +
+         w2c[..., None, :3, 3])
+  z = cam[..., 2]
+  pix = jnp.einsum("...ij,...nj->...ni", intrinsics, cam / z[..., None])
+  return pix[..., :2], z
+
+
 # ----------------------------------------------------------------------------
 # Portrait4D's random-view distribution.
 

@@ -148,3 +148,19 @@ def test_random_views_follow_ranges_and_are_deterministic():
 def test_unknown_convention_is_a_clear_error():
   with pytest.raises(ValueError, match="camera convention"):
     cameras.look_at_pose(1.0, 1.0, 1.0, convention="opengl")
+
+
+def test_project_points_inverts_generate_rays():
+  """A point t along a pixel's ray projects back onto that pixel's centre."""
+  c2w = cameras.look_at_pose(jnp.array([1.2, 1.9]), jnp.array([1.3, 1.7]),
+                             4.0, (0.02, -0.01, 0.09), roll=0.1)
+  intr = jnp.stack([cameras.focal_intrinsics(cameras.P4D_FOCAL),
+                    cameras.fov_to_intrinsics(18.837)])
+  origins, dirs = rays.generate_rays(c2w, intr, 6, 5)
+  t = jnp.linspace(3.0, 5.0, 30).reshape(1, 30, 1)
+  pix, depth = cameras.project_points(origins + t * dirs, c2w, intr)
+  x, y = rays.pixel_centers(6, 5)
+  np.testing.assert_allclose(pix, jnp.broadcast_to(jnp.stack([x, y], -1),
+                                                   pix.shape), atol=1e-5)
+  cos = jnp.sum(dirs * cameras.viewing_direction(c2w)[:, None], -1)
+  np.testing.assert_allclose(depth, t[..., 0] * cos, rtol=1e-5)

@@ -67,8 +67,9 @@ def skin_albedo(identity: jax.Array, p: jax.Array) -> jax.Array:
   q = p * freq + shift
   pattern = 0.65 * value_noise(q) + 0.35 * value_noise(2.7 * q + 11.0)
   contrast = 0.09 * (1.0 + 0.6 * ident.texture_strength)
-  blush = jnp.exp(-jnp.sum(((jnp.abs(p) - jnp.array([0.11, 0.04, 0.0]))
-                            * jnp.array([1.0, 1.0, 0.0]))**2, -1) / 0.003)
+  d = geometry.to_design(p)
+  blush = jnp.exp(-((jnp.abs(d[..., 0]) - 0.11)**2 + (d[..., 1] + 0.04)**2)
+                  / 0.003)
   albedo = (base + warmth)[None] * (1.0 + contrast * pattern)[..., None]
   return albedo * (1.0 - 0.08 * blush[..., None] * jnp.array([0.0, 1.0, 1.0]))
 
@@ -82,7 +83,7 @@ def albedo(identity: jax.Array, expression: jax.Array,
   ident = geometry.Named(identity, P.IDENTITY)
   parts = geometry.head_parts(identity, expression, p)
   hair = palette(HAIR_COLORS, ident.hair_color)
-  strands = 1.0 + 0.12 * jnp.sin(260.0 * p[:, 0] + 90.0 * p[:, 2])
+  strands = 1.0 + 0.07 * jnp.sin(200.0 * p[:, 0] + 90.0 * p[:, 2])
   eyes = geometry.eye_frame(identity)
   side = jnp.where(p[:, :1] > 0.0, eyes.centers[0], eyes.centers[1])
   axis_cos = (p[:, 2] - side[:, 2]) / jnp.linalg.norm(p - side, axis=-1)

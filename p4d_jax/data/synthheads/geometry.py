@@ -8,6 +8,9 @@ over the eyeball; the smile bends the lips. Only the lips' bend warps space
 (gradient norm up to about 1.3), which the sphere tracer's step factor covers.
 
 Every function takes ONE example's parameter vectors and points [..., 3].
+Part positions are written in a design frame; the head-local frame is that
+frame lowered by `HEAD_DROP`, which frames the head like Portrait4D's crops
+under its cameras (looking at about (0, 0, 0.09) from a distance of 4).
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ class Named:
 
   def __getattr__(self, name: str) -> jax.Array:
     return self._vector[P.index(self._table, name)]
+
+
+HEAD_DROP = 0.06
+
+
+def to_design(p: jax.Array) -> jax.Array:
+  """Head-local points [..., 3] -> the frame the part positions are written in."""
+  return p + jnp.array([0.0, HEAD_DROP, 0.0])
 
 
 # ----------------------------------------------------------------------------
@@ -86,7 +97,7 @@ class Parts(NamedTuple):
 
 
 class EyeFrame(NamedTuple):
-  """Eyeball centres [2, 3] (left = +x first) and radius, for the iris."""
+  """Eyeball centres [2, 3] (head-local; left = +x first) and radius."""
   centers: jax.Array
   radius: jax.Array
 
@@ -95,14 +106,15 @@ def eye_frame(identity: jax.Array) -> EyeFrame:
   ident = Named(identity, P.IDENTITY)
   ex = 0.085 * (1.0 + 0.12 * ident.eye_spacing)
   radius = 0.036 * (1.0 + 0.1 * ident.eye_size)
-  centers = jnp.stack([jnp.stack([ex, 0.055, 0.205]),
-                       jnp.stack([-ex, 0.055, 0.205])])
+  y = 0.055 - HEAD_DROP
+  centers = jnp.stack([jnp.stack([ex, y, 0.205]), jnp.stack([-ex, y, 0.205])])
   return EyeFrame(centers, radius)
 
 
 def head_parts(identity: jax.Array, expression: jax.Array,
                p: jax.Array) -> Parts:
   """Distances of every part at head-local points p [..., 3]."""
+  p = to_design(p)
   ident = Named(identity, P.IDENTITY)
   expr = Named(expression, P.EXPRESSION)
   c = lambda *v: tuple(jnp.asarray(x, jnp.float32) for x in v)  # noqa: E731
@@ -124,7 +136,7 @@ def head_parts(identity: jax.Array, expression: jax.Array,
   cheeks = jnp.minimum(
       ellipsoid(p, c(0.11, -0.04 + lift, 0.13), c(0.075, 0.065, 0.07)),
       ellipsoid(p, c(-0.11, -0.04 + lift, 0.13), c(0.075, 0.065, 0.07)))
-  neck = capsule(p, c(0.0, -0.12, -0.06), c(0.0, -0.52, -0.08),
+  neck = capsule(p, c(0.0, -0.12, -0.06), c(0.0, -0.47, -0.08),
                  0.115 * (1.0 + 0.05 * ident.head_width))
   skin = smooth_min(skull, jaw, 0.08)
   skin = smooth_min(skin, chin, 0.05)
@@ -133,6 +145,7 @@ def head_parts(identity: jax.Array, expression: jax.Array,
 
   # Eye sockets, eyeballs and eyelids.
   eyes = eye_frame(identity)
+  eyes = eyes._replace(centers=to_design(eyes.centers))
   re = eyes.radius
   socket_shift = jnp.array([0.0, 0.0, 0.025])
   sockets = jnp.minimum(
@@ -228,5 +241,5 @@ def head_sdf(identity: jax.Array, expression: jax.Array,
 
 
 # A sphere that holds every head the parameter ranges allow (tested).
-BOUND_CENTER = (0.0, -0.1, -0.03)
+BOUND_CENTER = (0.0, -0.16, -0.03)
 BOUND_RADIUS = 0.75

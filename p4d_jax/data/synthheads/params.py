@@ -98,7 +98,7 @@ BACKGROUND = (
 )
 
 # The head and neck turn about this point (head-local = world at zero pose).
-NECK_PIVOT = (0.0, -0.15, -0.04)
+NECK_PIVOT = (0.0, -0.21, -0.04)
 
 
 def index(table: tuple[Param, ...], name: str) -> int:

@@ -11,3 +11,9 @@ import jax  # noqa: E402  pylint: disable=wrong-import-position
 assert jax.device_count() == 8, (
     "tests/conftest.py must run before anything imports jax; got "
     f"{jax.device_count()} devices.")
+
+
+def pytest_configure(config):
+  config.addinivalue_line(
+      "markers", "slow: minutes-long; skipped by launch/test.sh, run with "
+      "`bash launch/test.sh -m slow`")

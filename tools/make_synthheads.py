@@ -50,6 +50,7 @@ def parse_args(argv=None):
   p.add_argument("--sheet", default=None,
                  help="contact sheet PNG (default DATA_DIR/synthheads_sheet.png)")
   p.add_argument("--sheet_only", action="store_true")
+  p.add_argument("--no_sheet", action="store_true", help="skip the sheet")
   args = p.parse_args(argv)
   kinds = [k for k in args.kinds.split(",") if k]
   bad = [k for k in kinds if k not in builders.BUILDERS]
@@ -64,8 +65,9 @@ def main(argv=None):
   tfds.disable_progress_bar()   # our own progress lines carry the ETA
   sheet = args.sheet or os.path.join(args.data_dir, "synthheads_sheet.png")
   start = time.time()
-  video_io.write_image(sheet, contact_sheet.contact_sheet())
-  print(f"[synthheads] contact sheet -> {sheet}")
+  if not args.no_sheet:
+    video_io.write_image(sheet, contact_sheet.contact_sheet())
+    print(f"[synthheads] contact sheet -> {sheet}")
   if args.sheet_only:
     return
   for kind in args.kinds:

@@ -126,9 +126,11 @@ def head_parts(identity: jax.Array, expression: jax.Array,
   skull = ellipsoid(p, c(0.0, 0.06, -0.03), (sx, sy, sz))
   drop = 0.055 * expr.jaw_open
   face_len = 1.0 + 0.12 * ident.face_length
-  jaw = ellipsoid(p, c(0.0, -0.11 - 0.5 * drop, 0.05),
-                  c(0.165 * (1.0 + 0.12 * ident.jaw_width),
-                    0.16 * face_len + 0.5 * drop, 0.2))
+  jaw_width = 1.0 + 0.12 * ident.jaw_width
+  jaw = ellipsoid(p, c(0.0, -0.11, 0.05),
+                  c(0.165 * jaw_width, 0.16 * face_len, 0.2))
+  mandible = ellipsoid(p, c(0.0, -0.2 * face_len - drop, 0.08),
+                       c(0.12 * jaw_width, 0.08, 0.14))
   chin = ellipsoid(p, c(0.0, -0.25 * face_len - drop,
                         0.15 + 0.025 * ident.chin_forward),
                    c(0.06, 0.05, 0.06))
@@ -139,6 +141,7 @@ def head_parts(identity: jax.Array, expression: jax.Array,
   neck = capsule(p, c(0.0, -0.12, -0.06), c(0.0, -0.47, -0.08),
                  0.115 * (1.0 + 0.05 * ident.head_width))
   skin = smooth_min(skull, jaw, 0.08)
+  skin = smooth_min(skin, mandible, 0.05)
   skin = smooth_min(skin, chin, 0.05)
   skin = smooth_min(skin, cheeks, 0.04)
   skin = smooth_min(skin, neck, 0.06)

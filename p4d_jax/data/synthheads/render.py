@@ -23,10 +23,13 @@ from p4d_jax.data.synthheads import params as P
 from p4d_jax.rendering import rays
 
 # Sphere tracing in stages: (iterations, 1/fraction of the rays still marched).
-# Most rays converge within 24 steps; the stragglers (grazing the silhouette)
-# are compacted so later steps cost a fraction of a full pass.
-STAGES = ((24, 1), (24, 4), (48, 32))
-STEP_FACTOR = 0.75  # < 1: the smile's bend makes the field slightly non-1-Lipschitz
+# About 80 % of rays converge within 12 steps; the stragglers (grazing the
+# silhouette) are compacted, so later steps cost a fraction of a full pass
+# (measured at 128^2: 19 % left after 12 steps, 4 % after 24, 0.7 % after 48).
+STAGES = ((12, 1), (12, 4), (24, 16), (48, 64))
+# < 1 because the smile's bend makes the field slightly steeper than 1; an
+# overshoot just returns a negative distance and the march steps back.
+STEP_FACTOR = 0.9
 CONVERGED = 5e-4    # |sdf| below which a ray stops being a straggler
 HIT_EPSILON = 2e-3  # |sdf| below this at the end of the march is a hit
 GROUP = 4           # images per compiled call
@@ -93,9 +96,11 @@ def sphere_trace(sdf, origins: jax.Array, dirs: jax.Array,
       continue
     dist = sdf(origins + t[:, None] * dirs)
     done = (jnp.abs(dist) < CONVERGED) | (t >= far)
-    # Stragglers first; a stable sort keeps the choice deterministic.
+    # Stragglers first; rays already done stay frozen even when picked, so a
+    # ray's result never depends on the other rays (while stragglers fit).
     idx = jnp.argsort(done, stable=True)[:max(1, t.shape[0] // fraction)]
-    t = t.at[idx].set(march(t[idx], origins[idx], dirs[idx], far[idx], steps))
+    marched = march(t[idx], origins[idx], dirs[idx], far[idx], steps)
+    t = t.at[idx].set(jnp.where(done[idx], t[idx], marched))
   hit = (jnp.abs(sdf(origins + t[:, None] * dirs)) < HIT_EPSILON) & (t < far)
   return t, hit
 

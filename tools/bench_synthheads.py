@@ -35,8 +35,7 @@ def parse_args(argv=None):
 
 
 def random_batch(batch: int, seed: int = 0):
-  spec = examples.Spec(seed=seed)
-  scenes = [examples._still_scene(spec, i) for i in range(batch)]  # pylint: disable=protected-access
+  scenes = [examples.still_scene(seed, i) for i in range(batch)]
   cams = motion.random_view_cameras(np.random.default_rng(seed), batch,
                                     cameras.RandomViewRanges())
   intr = np.broadcast_to(examples.INTRINSICS, (batch, 3, 3))

@@ -1,9 +1,11 @@
-"""The main job (for now): a tri-plane head rendered along a camera orbit.
+"""The main job (for now): a tri-plane head orbit and a SynthHeads talking clip.
 
 Fits tri-planes to an analytic toy head, then renders it with the two-pass
 volume renderer from an orbit of Portrait4D cameras into an RGB mp4, a depth
-mp4 and a preview PNG. A rerun reuses the fitted scene. Later stages grow this
-into the end-to-end pipeline (SynthHeads -> Psi3d -> pseudo views -> Psi).
+mp4 and a preview PNG. A rerun reuses the fitted scene. Then it sphere-traces
+a SynthHeads talking clip (the stage-2 training data) with its exact depth.
+Later stages grow this into the end-to-end pipeline (SynthHeads -> Psi3d ->
+pseudo views -> Psi).
 
   bash launch/demo.sh                  # = python tools/demo.py
   python tools/demo.py --out=DIR --resolution=256 --frames=96
@@ -22,6 +24,7 @@ from flax import nnx
 
 from p4d_jax import progress as progress_lib
 from p4d_jax.data import analytic_head
+from p4d_jax.data.synthheads import examples as synthheads
 from p4d_jax.inference import video_io
 from p4d_jax.models import field_mlp
 from p4d_jax.rendering import cameras
@@ -40,6 +43,9 @@ def parse_args(argv=None):
   p.add_argument("--samples", type=int, default=48,
                  help="stratified (= importance) samples per ray")
   p.add_argument("--seed", type=int, default=0)
+  p.add_argument("--clip_frames", type=int, default=50,
+                 help="SynthHeads clip length at 25 fps (0 skips it)")
+  p.add_argument("--clip_identity", type=int, default=2)
   return p.parse_args(argv)
 
 
@@ -87,6 +93,28 @@ def orbit_cameras(frames):
   return c2w, intr
 
 
+def synthheads_clip(args):
+  """A talking SynthHeads clip: RGB | exact depth, side by side -> mp4."""
+  spec = synthheads.Spec(resolution=args.resolution, supersample=1,
+                         frames=args.clip_frames, seed=args.seed)
+  scenes, cams = synthheads.clip_scenes(spec, args.clip_identity)
+  print(f"[demo] sphere-tracing a {args.clip_frames}-frame SynthHeads clip")
+  progress = progress_lib.Progress(len(scenes), "clip", every=spec.render_batch)
+  outs = []
+  for start in range(0, len(scenes), spec.render_batch):
+    part = slice(start, start + spec.render_batch)
+    outs.append(synthheads.render_raw(spec, scenes[part], cams[part]))
+    progress.update(min(start + spec.render_batch, len(scenes)))
+  rgb, depth, mask = (np.concatenate([o[k] for o in outs])
+                      for k in ("rgb", "depth", "mask"))
+  near, far = np.percentile(depth[mask > 0.5], [1, 99])  # the head's range
+  frames = [np.concatenate([video_io.to_uint8(c * 2.0 - 1.0),
+                            video_io.colorize_depth(d, near, far, m)], axis=1)
+            for c, d, m in zip(rgb, depth, mask)]
+  return video_io.write_video(os.path.join(args.out, "synthheads_clip.mp4"),
+                              frames, int(spec.fps))
+
+
 def main(argv=None):
   args = parse_args(argv)
   os.makedirs(args.out, exist_ok=True)
@@ -131,11 +159,14 @@ def main(argv=None):
   ], axis=0)
   png = video_io.write_image(os.path.join(args.out, "orbit_preview.png"),
                              preview)
+  clip = synthheads_clip(args) if args.clip_frames > 0 else None
   print(f"[demo] done in {time.time() - start:.0f}s. Wrote:\n"
         f"  {os.path.abspath(orbit)}   (RGB orbit, {args.frames} frames, "
         f"{res}x{res})\n"
         f"  {os.path.abspath(depth)}   (depth, near=yellow far=purple)\n"
         f"  {os.path.abspath(png)}   (preview: RGB row, depth row)")
+  if clip:
+    print(f"  {os.path.abspath(clip)}   (SynthHeads clip: RGB | exact depth)")
 
 
 if __name__ == "__main__":

@@ -23,12 +23,13 @@ from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import params as P
 
 SIZES = {
-    "tiny": examples.Spec(resolution=32, supersample=1, identities=8,
+    "tiny": examples.Spec(resolution=32, supersample=1, identities=8, clips=6,
                           held_out=4, views=3, frames=8, eval_pairs=4,
                           novel_views=2),
     "small": examples.Spec(),
-    "base": examples.Spec(resolution=128, identities=4096, held_out=256,
-                          views=8, frames=64, eval_pairs=512, novel_views=4),
+    "base": examples.Spec(resolution=128, identities=4096, clips=1024,
+                          held_out=256, views=8, frames=64, eval_pairs=512,
+                          novel_views=4),
 }
 
 

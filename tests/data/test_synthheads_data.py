@@ -70,6 +70,26 @@ def test_multiview_round_trip_matches_the_renderer(data_dir):
       ex["world_camera"], ex["pose"]), atol=1e-6)
 
 
+def test_still_cameras_follow_portrait4d_random_views(data_dir):
+  """Centres at radius 3.65-4.45 from the world origin, yaw within +-0.78 rad,
+  optical axes through a pivot near (0, 0, 0.09); P4D focal length."""
+  labels = np.concatenate([ex["camera"] for ex in pipeline.synthheads(
+      "multiview", "tiny", "train", data_dir)])
+  c2w, intr = (np.asarray(x) for x in cameras.unpack_label(labels))
+  centers = c2w[:, :3, 3]
+  ranges = cameras.RandomViewRanges()
+  dist = np.linalg.norm(centers, axis=-1)
+  assert np.all(dist >= ranges.radius[0] - 1e-4)
+  assert np.all(dist <= ranges.radius[1] + 1e-4)
+  yaw = np.arctan2(-centers[:, 0], centers[:, 2])   # p4d: +yaw goes to -x
+  assert np.all(np.abs(yaw) < ranges.yaw[1] + 0.02)
+  axis = np.asarray(cameras.viewing_direction(c2w))
+  to_pivot = np.array([0.0, 0.0, 0.09]) - centers
+  miss = np.linalg.norm(np.cross(axis, to_pivot), axis=-1)
+  assert np.all(miss < 0.06)   # pivot spread: +-0.03 in x, y and z
+  np.testing.assert_allclose(intr[:, 0, 0], cameras.P4D_FOCAL)
+
+
 def test_held_out_identities_are_disjoint(data_dir):
   test = pipeline.synthheads("multiview", "tiny", "test", data_dir)
   ids = sorted(int(ex["identity_index"]) for ex in test)
@@ -87,6 +107,7 @@ def test_shuffled_reading_is_a_seeded_permutation(data_dir):
 
 def test_clips_store_their_curves_and_head_relative_cameras(data_dir):
   ds = pipeline.synthheads("clips", "tiny", "train", data_dir)
+  assert len(ds) == SPEC.clips
   ex = ds[1]
   ident = int(ex["identity_index"])
   expression, pose, world = examples.clip_curves(SPEC, ident)

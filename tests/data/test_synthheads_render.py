@@ -20,7 +20,7 @@ def _scene(ident=0, expression=None, pose=None):
   """Identity `ident` with its lighting; neutral unless told otherwise."""
   if expression is None:
     expression = P.neutral_expression()
-  return examples._still_scene(SPEC, ident, expression, pose)  # pylint: disable=protected-access
+  return examples.still_scene(SPEC.seed, ident, expression, pose)
 
 
 def _stack(scenes):

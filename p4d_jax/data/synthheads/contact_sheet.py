@@ -25,7 +25,7 @@ def contact_sheet(seed: int = 0, identities: int = 4,
   frontal = dict(elevation_param=0.1, roll=0.0, radius=4.0,
                  pivot=(0.0, 0.0, 0.09))
   for ident in range(identities):
-    base = examples._still_scene(spec, ident)  # pylint: disable=protected-access
+    base = examples.still_scene(spec.seed, ident)
     for _, values in EXPRESSIONS:
       expression = P.neutral_expression()
       for name, value in values.items():

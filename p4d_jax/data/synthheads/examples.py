@@ -31,7 +31,8 @@ class Spec:
   resolution: int = 64
   supersample: int = 2
   seed: int = 0
-  identities: int = 256          # training identities
+  identities: int = 256          # training identities (multi-view stills)
+  clips: int = 64                # training clips, of identities 0..clips-1
   held_out: int = 32             # evaluation identities (disjoint)
   views: int = 4                 # per multi-view still
   frames: int = 32               # per clip
@@ -48,8 +49,10 @@ def identity_index(split: str, i: int) -> int:
   return i if split == "train" else P.HELD_OUT_OFFSET + i
 
 
-def split_size(spec: Spec, split: str) -> int:
-  return spec.identities if split == "train" else spec.held_out
+def split_size(spec: Spec, split: str, kind: str = "multiview") -> int:
+  if split == "test":
+    return spec.held_out
+  return spec.clips if kind == "clips" else spec.identities
 
 
 INTRINSICS = np.asarray(cameras.focal_intrinsics(cameras.P4D_FOCAL), np.float32)
@@ -60,41 +63,48 @@ def _label(cam2world: np.ndarray) -> np.ndarray:
   return np.asarray(cameras.pack_label(cam2world, intr), np.float32)
 
 
-def _still_scene(spec: Spec, ident: int, expression=None,
-                 pose=None) -> P.Scene:
-  """Identity `ident`'s look under its own lighting and backdrop."""
+def still_scene(seed: int, ident: int, expression=None,
+                pose=None) -> P.Scene:
+  """Identity `ident` under its own lighting and backdrop; by default with its
+  random still expression and no head turn."""
   return P.Scene(
-      identity=P.identity_params(spec.seed, ident),
-      expression=(P.random_expression(P.rng_for(spec.seed, "expression", ident))
+      identity=P.identity_params(seed, ident),
+      expression=(P.random_expression(P.rng_for(seed, "expression", ident))
                   if expression is None else expression),
       pose=P.zero_pose() if pose is None else pose,
-      lighting=P.uniform(P.rng_for(spec.seed, "lighting", ident), P.LIGHTING),
-      background=P.uniform(P.rng_for(spec.seed, "background", ident),
+      lighting=P.uniform(P.rng_for(seed, "lighting", ident), P.LIGHTING),
+      background=P.uniform(P.rng_for(seed, "background", ident),
                            P.BACKGROUND))
+
+
+def render_raw(spec: Spec, scenes: list[P.Scene],
+               world_cams: np.ndarray) -> dict:
+  """Renders scene k at world camera k [K, 4, 4] -> `render.render`'s arrays."""
+  stacked = P.Scene(*(np.stack(f) for f in zip(*scenes)))
+  parts = []
+  for s in range(0, len(scenes), spec.render_batch):
+    part = slice(s, s + spec.render_batch)
+    parts.append(render.render(
+        P.Scene(*(f[part] for f in stacked)), world_cams[part],
+        np.broadcast_to(INTRINSICS, (len(world_cams[part]), 3, 3)),
+        spec.resolution, supersample=spec.supersample))
+  return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def _png(unit: np.ndarray) -> bytes:
+  """[0, 1] image -> PNG bytes."""
+  return image_codec.encode_png(video_io.to_uint8(unit * 2.0 - 1.0))
 
 
 def render_views(spec: Spec, scenes: list[P.Scene],
                  world_cams: np.ndarray) -> dict:
   """Renders scene k at world camera k -> encoded views and labels."""
-  n = len(scenes)
-  stacked = P.Scene(*(np.stack(f) for f in zip(*scenes)))
-  out = {"image": [], "mask": [], "depth": []}
-  for s in range(0, n, spec.render_batch):
-    part = slice(s, s + spec.render_batch)
-    views = render.render(P.Scene(*(f[part] for f in stacked)),
-                          world_cams[part], np.broadcast_to(
-                              INTRINSICS, (len(world_cams[part]), 3, 3)),
-                          spec.resolution, supersample=spec.supersample)
-    for rgb, mask, depth in zip(views["rgb"], views["mask"], views["depth"]):
-      out["image"].append(image_codec.encode_png(
-          video_io.to_uint8(rgb * 2.0 - 1.0)))
-      out["mask"].append(image_codec.encode_png(
-          video_io.to_uint8(mask * 2.0 - 1.0)))
-      out["depth"].append(depth.astype(np.float16))
-  rel = render.head_relative_camera(world_cams, stacked.pose)
-  return dict(image=np.array(out["image"], dtype=object),
-              mask=np.array(out["mask"], dtype=object),
-              depth=np.stack(out["depth"]),
+  out = render_raw(spec, scenes, world_cams)
+  pose = np.stack([s.pose for s in scenes])
+  rel = render.head_relative_camera(world_cams, pose)
+  return dict(image=np.array([_png(x) for x in out["rgb"]], dtype=object),
+              mask=np.array([_png(x) for x in out["mask"]], dtype=object),
+              depth=out["depth"].astype(np.float16),
               camera=_label(np.asarray(rel)), world_camera=_label(world_cams))
 
 
@@ -104,7 +114,7 @@ def multiview(spec: Spec, split: str, progress: bool = True) -> Iterator:
   bar = Progress(count, f"multiview/{split}", every=16) if progress else None
   for i in range(count):
     ident = identity_index(split, i)
-    scene = _still_scene(spec, ident)
+    scene = still_scene(spec.seed, ident)
     cams = motion.random_view_cameras(P.rng_for(spec.seed, "camera", ident),
                                       spec.views, cameras.RandomViewRanges())
     views = render_views(spec, [scene] * spec.views, cams)
@@ -120,20 +130,27 @@ def clip_curves(spec: Spec, ident: int):
   return expression, pose, motion.camera_track(rng, spec.frames)
 
 
+def clip_scenes(spec: Spec, ident: int) -> tuple[list[P.Scene], np.ndarray]:
+  """Identity `ident`'s talking clip: a scene per frame and world cameras."""
+  expression, pose, cams = clip_curves(spec, ident)
+  base = still_scene(spec.seed, ident)
+  return [base._replace(expression=e, pose=p)
+          for e, p in zip(expression, pose)], cams
+
+
 def clips(spec: Spec, split: str, progress: bool = True) -> Iterator:
   """One talking clip of `frames` frames per identity (the stage-2 videos)."""
-  count = split_size(spec, split)
+  count = split_size(spec, split, "clips")
   bar = Progress(count, f"clips/{split}", every=4) if progress else None
   for i in range(count):
     ident = identity_index(split, i)
-    expression, pose, cams = clip_curves(spec, ident)
-    base = _still_scene(spec, ident)
-    scenes = [base._replace(expression=e, pose=p)
-              for e, p in zip(expression, pose)]
+    scenes, cams = clip_scenes(spec, ident)
     views = render_views(spec, scenes, cams)
-    yield ident, dict(identity_index=ident, identity=base.identity,
-                      lighting=base.lighting, background=base.background,
-                      expression=expression, pose=pose, **views)
+    first = scenes[0]
+    yield ident, dict(identity_index=ident, identity=first.identity,
+                      lighting=first.lighting, background=first.background,
+                      expression=np.stack([s.expression for s in scenes]),
+                      pose=np.stack([s.pose for s in scenes]), **views)
     if bar:
       bar.update(i + 1)
 
@@ -161,8 +178,10 @@ def eval_pairs(spec: Spec, progress: bool = True) -> Iterator:
     src_frame, drv_frame = (int(x) for x in rng.integers(spec.frames, size=2))
     s_expr, s_pose, s_cams = clip_curves(spec, src_id)
     d_expr, d_pose, d_cams = clip_curves(spec, drv_id)
-    source = _still_scene(spec, src_id, s_expr[src_frame], s_pose[src_frame])
-    driving = _still_scene(spec, drv_id, d_expr[drv_frame], d_pose[drv_frame])
+    source = still_scene(spec.seed, src_id, s_expr[src_frame],
+                         s_pose[src_frame])
+    driving = still_scene(spec.seed, drv_id, d_expr[drv_frame],
+                          d_pose[drv_frame])
     target = source._replace(expression=driving.expression, pose=driving.pose)
     novel_rel = motion.random_view_cameras(rng, spec.novel_views,
                                            cameras.RandomViewRanges())

@@ -2,7 +2,7 @@
 
 They write ArrayRecord files, which need no TensorFlow and give grain random
 access. Images and masks are PNG bytes (decode with `image_codec`), depth is
-float16 (0 = background), cameras are 25-float labels (see `examples`).
+float32 (0 = background), cameras are 25-float labels (see `examples`).
 
     builder = builders.make("multiview", "tiny", data_dir="outputs/datasets")
     builder.download_and_prepare()
@@ -50,8 +50,8 @@ def _bytes(*shape):
   return _F.Tensor(shape=shape, dtype=np.object_)
 
 
-def _floats(*shape, dtype=np.float32):
-  return _F.Tensor(shape=shape, dtype=dtype, encoding=_F.Encoding.BYTES)
+def _floats(*shape):
+  return _F.Tensor(shape=shape, dtype=np.float32, encoding=_F.Encoding.BYTES)
 
 
 def _scene_features() -> dict:
@@ -63,7 +63,7 @@ def _scene_features() -> dict:
 def _view_features(res: int, *lead: int) -> dict:
   """Images and cameras of views with leading dims `lead` (() = one view)."""
   return dict(image=_bytes(*lead), mask=_bytes(*lead),
-              depth=_floats(*lead, res, res, dtype=np.float16),
+              depth=_floats(*lead, res, res),
               camera=_floats(*lead, 25), world_camera=_floats(*lead, 25))
 
 

@@ -1,7 +1,7 @@
 """SynthHeads examples: multi-view stills, talking clips and evaluation pairs.
 
 Each generator yields (key, example) with numpy values ready for a TFDS
-builder: images and masks as PNG bytes, depth as float16 (0 on background),
+builder: images and masks as PNG bytes, depth as float32 (0 on background),
 cameras as 25-float labels. `camera` is always HEAD-RELATIVE (what a face
 tracker would report; train with it); `world_camera` is the physical camera,
 and pose/expression/identity/lighting/background are stored so every pixel can
@@ -104,7 +104,7 @@ def render_views(spec: Spec, scenes: list[P.Scene],
   rel = render.head_relative_camera(world_cams, pose)
   return dict(image=np.array([_png(x) for x in out["rgb"]], dtype=object),
               mask=np.array([_png(x) for x in out["mask"]], dtype=object),
-              depth=out["depth"].astype(np.float16),
+              depth=out["depth"].astype(np.float32),
               camera=_label(np.asarray(rel)), world_camera=_label(world_cams))
 
 

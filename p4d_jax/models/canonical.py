@@ -1,0 +1,102 @@
+"""The canonical transformer (Portrait4D's EncoderCanonical), Flax NNX.
+
+Global features -> overlapping patch tokens -> `neutral_blocks` BlockCross
+attending to the SOURCE motion tokens (to neutralise the expression) ->
+`motion_blocks` BlockCross attending to the DRIVING motion tokens (to
+re-animate) -> pixel shuffle and an upsampling conv head -> canonical features.
+Motion vectors become tokens through an MLP and one wide Linear. With
+motion_scale 0 the cross-attention drops out: that network is Psi3d.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+from flax import nnx
+
+from p4d_jax.models import attention as A
+
+
+@dataclasses.dataclass(frozen=True)
+class CanonicalSizes:
+  """Widths and counts; `paper()` is the released network's."""
+  in_channels: int = 256      # global feature channels
+  dim: int = 1024             # token width
+  heads: int = 4
+  mlp_ratio: float = 2.0
+  neutral_blocks: int = 4
+  motion_blocks: int = 4
+  motion_dim: int = 548       # PD-FGC eye 6 + emotion 30 + mouth 512
+  motion_hidden: int = 512
+  motion_grid: int = 8        # motion tokens = motion_grid ** 2
+  head_channels: int = 128
+  out_channels: int = 96
+
+  @classmethod
+  def paper(cls) -> "CanonicalSizes":
+    return cls()
+
+  @classmethod
+  def tiny(cls) -> "CanonicalSizes":
+    return cls(in_channels=32, dim=64, heads=2, neutral_blocks=1,
+               motion_blocks=1, motion_dim=16, motion_hidden=32, motion_grid=2,
+               head_channels=32, out_channels=24)
+
+
+class MotionTokens(nnx.Module):
+  """motion [B, D] -> MLP (LeakyReLU 0.01) -> Linear -> tokens [B, G*G, dim]."""
+
+  def __init__(self, s: CanonicalSizes, rngs: nnx.Rngs):
+    self.maps = nnx.List([A.linear(s.motion_dim, s.motion_hidden, rngs),
+                          A.linear(s.motion_hidden, s.motion_hidden, rngs)])
+    self.proj_y = A.linear(s.motion_hidden, s.motion_grid**2 * s.dim, rngs)
+    self.tokens = s.motion_grid**2
+
+  def __call__(self, motion: jax.Array) -> jax.Array:
+    h = motion
+    for layer in self.maps:
+      h = jax.nn.leaky_relu(layer(h), 0.01)
+    y = self.proj_y(h)
+    return y.reshape(y.shape[0], self.tokens, -1)
+
+
+class EncoderCanonical(nnx.Module):
+  """Global features [B, H, W, C_in] -> canonical features [B, 4H, 4W, C_out]."""
+
+  def __init__(self, sizes: CanonicalSizes, rngs: nnx.Rngs):
+    s = sizes
+    self.patch_embed = A.OverlapPatchEmbed(s.in_channels, s.dim, rngs)
+    self.neutral_motion = MotionTokens(s, rngs)
+    self.driving_motion = MotionTokens(s, rngs)
+    block = lambda: A.BlockCross(s.dim, s.heads, s.mlp_ratio, rngs)  # noqa
+    self.trans_blocks_neutral = nnx.List([block()
+                                          for _ in range(s.neutral_blocks)])
+    self.trans_blocks_motion = nnx.List([block()
+                                         for _ in range(s.motion_blocks)])
+    shuffled = s.dim // 4
+    self.conv_up1 = A.conv(shuffled, s.head_channels, 3, rngs)
+    self.conv_up2 = A.conv(s.head_channels, s.head_channels, 3, rngs)
+    self.conv_out = A.conv(s.head_channels, s.out_channels, 3, rngs)
+
+  def __call__(self, features: jax.Array, source_motion: jax.Array,
+               driving_motion: jax.Array, motion_scale: jax.Array) -> jax.Array:
+    """features [B, H, W, C_in]; motions [B, D]; motion_scale [B]."""
+    x, grid = self.patch_embed(features)
+    neutral = self.neutral_motion(source_motion)
+    for blk in self.trans_blocks_neutral:
+      x = blk(x, grid, neutral, motion_scale)
+    driving = self.driving_motion(driving_motion)
+    for blk in self.trans_blocks_motion:
+      x = blk(x, grid, driving, motion_scale)
+    x = A.pixel_shuffle(x.reshape(x.shape[0], *grid, x.shape[-1]))
+    x = jax.nn.relu(self.conv_up1(A.upsample_bilinear(x)))
+    x = jax.nn.relu(self.conv_up2(A.upsample_bilinear(x)))
+    return self.conv_out(x)
+
+
+def parameter_count(module: nnx.Module) -> int:
+  """Number of parameter elements of a module (an `nnx.eval_shape` one too)."""
+  return sum(math.prod(x.shape)
+             for x in jax.tree.leaves(nnx.state(module, nnx.Param)))

@@ -82,3 +82,20 @@ def test_plane_k_holds_channels_k_times_c_of_the_last_conv():
   raw = captured["raw"]
   for k in range(3):
     np.testing.assert_array_equal(planes[0, k], raw[0, ..., k * 8:(k + 1) * 8])
+
+
+@pytest.mark.skipif(not os.path.exists(KEYS), reason="needs shared/research")
+def test_global_encoder_paper_size_matches_the_released_network():
+  from p4d_jax.models import global_encoder
+  model = nnx.eval_shape(lambda: global_encoder.EncoderGlobal(
+      global_encoder.GlobalSizes(), nnx.Rngs(0)))
+  assert canonical.parameter_count(model) == _released("encoder_global")
+
+
+def test_global_encoder_has_output_stride_eight():
+  from p4d_jax.models import global_encoder
+  enc = global_encoder.EncoderGlobal(global_encoder.GlobalSizes.tiny(),
+                                     nnx.Rngs(0))
+  out = enc(jax.random.uniform(jax.random.key(0), (1, 64, 64, 3), minval=-1))
+  assert out.shape == (1, 8, 8, 32)
+  assert bool(jnp.all(out >= 0))     # ends in a ReLU

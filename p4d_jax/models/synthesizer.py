@@ -1,0 +1,112 @@
+"""The synthesizer: one portrait -> tri-plane head -> rendered image (NNX).
+
+Psi3d and Psi are this one class: Psi3d runs it with motion_scale 0, which
+turns every cross-attention off, so its output cannot depend on motion.
+
+    image [B, S, S, 3] in [-1, 1]
+      -> global encoder (S/8) -> canonical transformer (S/2) --+
+      -> detail encoder (S/2) -------------------------------- +-> tri-plane
+         decoder -> planes [B, 3, S/2, S/2, C] -> volume rendering at the
+         neural resolution over the background U-Net's features.
+
+Super-resolution to the output size is not part of this class yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from p4d_jax.models import canonical
+from p4d_jax.models import encoders
+from p4d_jax.models import field_mlp
+from p4d_jax.models import global_encoder
+from p4d_jax.models import triplane_decoder
+from p4d_jax.rendering import render
+
+
+@dataclasses.dataclass(frozen=True)
+class SynthesizerSizes:
+  """Every part's sizes; `paper()` is the released network's."""
+  global_: global_encoder.GlobalSizes = global_encoder.GlobalSizes()
+  detail: encoders.DetailSizes = encoders.DetailSizes()
+  canonical: canonical.CanonicalSizes = canonical.CanonicalSizes()
+  triplane: triplane_decoder.TriplaneSizes = triplane_decoder.TriplaneSizes()
+  background: encoders.BackgroundSizes = encoders.BackgroundSizes()
+  decoder_hidden: int = 64
+
+  @classmethod
+  def paper(cls) -> "SynthesizerSizes":
+    return cls()
+
+  @classmethod
+  def tiny(cls) -> "SynthesizerSizes":
+    tiny_canonical = canonical.CanonicalSizes.tiny()
+    return cls(global_=global_encoder.GlobalSizes.tiny(),
+               detail=encoders.DetailSizes.tiny(), canonical=tiny_canonical,
+               triplane=triplane_decoder.TriplaneSizes.tiny(),
+               background=encoders.BackgroundSizes.tiny(), decoder_hidden=16)
+
+  def check(self) -> None:
+    """Raises a ValueError naming the first pair of widths that disagree."""
+    pairs = [
+        ("global_.head_channels", self.global_.head_channels,
+         "canonical.in_channels", self.canonical.in_channels),
+        ("canonical.out_channels", self.canonical.out_channels,
+         "triplane.canonical_channels", self.triplane.canonical_channels),
+        ("detail.width", self.detail.width,
+         "triplane.detail_channels", self.triplane.detail_channels),
+        ("background.out_channels", self.background.out_channels,
+         "triplane.plane_channels", self.triplane.plane_channels),
+    ]
+    for name_a, a, name_b, b in pairs:
+      if a != b:
+        raise ValueError(f"Synthesizer sizes disagree: {name_a}={a} but "
+                         f"{name_b}={b}; they must be equal.")
+
+
+class Synthesizer(nnx.Module):
+  """Portrait (+ motion) -> planes -> rendered features, image, depth, mask."""
+
+  def __init__(self, sizes: SynthesizerSizes, rngs: nnx.Rngs):
+    sizes.check()
+    self.encoder_global = global_encoder.EncoderGlobal(sizes.global_, rngs)
+    self.encoder_detail = encoders.EncoderDetail(sizes.detail, rngs)
+    self.encoder_canonical = canonical.EncoderCanonical(sizes.canonical, rngs)
+    self.generator_triplane = triplane_decoder.DecoderTriplane(sizes.triplane,
+                                                               rngs)
+    self.background = encoders.EncoderBackground(sizes.background, rngs)
+    c = sizes.triplane.plane_channels
+    self.decoder = field_mlp.FieldDecoder(c, sizes.decoder_hidden, c,
+                                          rngs=rngs)
+
+  def planes(self, image, source_motion, driving_motion, motion_scale):
+    """image [B, S, S, 3], motions [B, D], motion_scale [B] -> planes
+    [B, 3, S/2, S/2, C]."""
+    feats = self.encoder_global(image)
+    canon = self.encoder_canonical(feats, source_motion, driving_motion,
+                                   motion_scale)
+    return self.generator_triplane(canon, self.encoder_detail(image))
+
+  def __call__(self, image, source_motion, driving_motion, motion_scale,
+               cam2world, intrinsics, *, resolution: int,
+               cfg: render.RenderConfig, key: jax.Array) -> dict:
+    """Renders the reconstructed head at cameras [B, 4, 4] / [B, 3, 3].
+
+    Returns image [B, R, R, 3] and mask [B, R, R] in [-1, 1], features
+    [B, R, R, C] in [0, 1], depth [B, R, R] and planes.
+    """
+    planes = self.planes(image, source_motion, driving_motion, motion_scale)
+    bg = jax.nn.sigmoid(self.background(image))
+    bg = jax.image.resize(bg, (bg.shape[0], resolution, resolution,
+                               bg.shape[-1]), "linear", antialias=False)
+    out = render.render_image(planes, self.decoder, cam2world, intrinsics,
+                              resolution, resolution, cfg, key=key,
+                              background=bg)
+    feats = out["features"]
+    return dict(image=2.0 * feats[..., :3] - 1.0,
+                mask=1.0 - 2.0 * out["background_transmittance"],
+                features=feats, depth=out["depth"], planes=planes)

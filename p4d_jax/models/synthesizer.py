@@ -7,9 +7,8 @@ turns every cross-attention off, so its output cannot depend on motion.
       -> global encoder (S/8) -> canonical transformer (S/2) --+
       -> detail encoder (S/2) -------------------------------- +-> tri-plane
          decoder -> planes [B, 3, S/2, S/2, C] -> volume rendering at the
-         neural resolution over the background U-Net's features.
-
-Super-resolution to the output size is not part of this class yet.
+         neural resolution over the background U-Net's features ->
+         EG3D-style super-resolution to 4x the neural resolution.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from p4d_jax.models import canonical
 from p4d_jax.models import encoders
 from p4d_jax.models import field_mlp
 from p4d_jax.models import global_encoder
+from p4d_jax.models import superres
 from p4d_jax.models import triplane_decoder
 from p4d_jax.rendering import render
 
@@ -35,6 +35,7 @@ class SynthesizerSizes:
   canonical: canonical.CanonicalSizes = canonical.CanonicalSizes()
   triplane: triplane_decoder.TriplaneSizes = triplane_decoder.TriplaneSizes()
   background: encoders.BackgroundSizes = encoders.BackgroundSizes()
+  superres: superres.SuperResSizes = superres.SuperResSizes()
   decoder_hidden: int = 64
 
   @classmethod
@@ -47,7 +48,8 @@ class SynthesizerSizes:
     return cls(global_=global_encoder.GlobalSizes.tiny(),
                detail=encoders.DetailSizes.tiny(), canonical=tiny_canonical,
                triplane=triplane_decoder.TriplaneSizes.tiny(),
-               background=encoders.BackgroundSizes.tiny(), decoder_hidden=16)
+               background=encoders.BackgroundSizes.tiny(),
+               superres=superres.SuperResSizes.tiny(), decoder_hidden=16)
 
   def check(self) -> None:
     """Raises a ValueError naming the first pair of widths that disagree."""
@@ -59,6 +61,8 @@ class SynthesizerSizes:
         ("detail.width", self.detail.width,
          "triplane.detail_channels", self.triplane.detail_channels),
         ("background.out_channels", self.background.out_channels,
+         "triplane.plane_channels", self.triplane.plane_channels),
+        ("superres.in_channels", self.superres.in_channels,
          "triplane.plane_channels", self.triplane.plane_channels),
     ]
     for name_a, a, name_b, b in pairs:
@@ -81,6 +85,7 @@ class Synthesizer(nnx.Module):
     c = sizes.triplane.plane_channels
     self.decoder = field_mlp.FieldDecoder(c, sizes.decoder_hidden, c,
                                           rngs=rngs)
+    self.superresolution = superres.SuperResolution(sizes.superres, rngs)
 
   def planes(self, image, source_motion, driving_motion, motion_scale):
     """image [B, S, S, 3], motions [B, D], motion_scale [B] -> planes
@@ -95,8 +100,9 @@ class Synthesizer(nnx.Module):
                cfg: render.RenderConfig, key: jax.Array) -> dict:
     """Renders the reconstructed head at cameras [B, 4, 4] / [B, 3, 3].
 
-    Returns image [B, R, R, 3] and mask [B, R, R] in [-1, 1], features
-    [B, R, R, C] in [0, 1], depth [B, R, R] and planes.
+    Returns image_raw [B, R, R, 3] and mask [B, R, R] in [-1, 1], image
+    [B, 4R, 4R, 3] (super-resolved), features [B, R, R, C] in [0, 1], depth
+    [B, R, R] and planes.
     """
     planes = self.planes(image, source_motion, driving_motion, motion_scale)
     bg = jax.nn.sigmoid(self.background(image))
@@ -106,6 +112,7 @@ class Synthesizer(nnx.Module):
                               resolution, resolution, cfg, key=key,
                               background=bg)
     feats = out["features"]
-    return dict(image=2.0 * feats[..., :3] - 1.0,
+    raw = 2.0 * feats[..., :3] - 1.0
+    return dict(image=self.superresolution(feats, raw), image_raw=raw,
                 mask=1.0 - 2.0 * out["background_transmittance"],
                 features=feats, depth=out["depth"], planes=planes)

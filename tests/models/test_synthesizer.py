@@ -19,20 +19,25 @@ KEYS = os.path.join(os.environ.get("P4D_SHARED_DIR", os.path.join(
     os.path.dirname(__file__), "..", "..", "..", "shared")), "research",
                     "p4d_v2_generator_keys.json")
 PARTS = ("encoder_global", "encoder_detail", "encoder_canonical",
-         "generator_triplane", "background", "decoder")
+         "generator_triplane", "background", "decoder", "superresolution")
+# The released SR has 4 noise_strength scalars that noise-free SR never uses.
+UNUSED_NOISE_SCALARS = 4
 
 
 @pytest.mark.skipif(not os.path.exists(KEYS), reason="needs shared/research")
-def test_paper_size_equals_the_released_generator_without_super_resolution():
+def test_paper_size_equals_the_released_generator():
   with open(KEYS) as f:
     keys = json.load(f)
   released = {p: sum(math.prod(s) for k, (s, _) in keys.items()
-                     if k.startswith(p + ".")) for p in PARTS}
+                     if k.startswith(p + ".") and not k.endswith(
+                         ("resample_filter", "noise_const")))
+              for p in PARTS}
+  released["superresolution"] -= UNUSED_NOISE_SCALARS
   model = nnx.eval_shape(lambda: synthesizer.Synthesizer(
       synthesizer.SynthesizerSizes.paper(), nnx.Rngs(0)))
   ours = {p: canonical.parameter_count(getattr(model, p)) for p in PARTS}
   assert ours == released
-  assert sum(ours.values()) == 224_766_123 - 1_649_578   # all but SR
+  assert sum(ours.values()) == 224_766_123 - UNUSED_NOISE_SCALARS
 
 
 @nnx.jit
@@ -59,10 +64,12 @@ def tiny():
 def test_tiny_shapes_and_ranges(tiny):
   model, image, m1, m2 = tiny
   out = _run(model, image, m1, m2, jnp.zeros(2))
-  assert out["image"].shape == (2, 16, 16, 3)
+  assert out["image_raw"].shape == (2, 16, 16, 3)
+  assert out["image"].shape == (2, 64, 64, 3)
   assert out["planes"].shape == (2, 3, 32, 32, 8)
   assert out["mask"].shape == out["depth"].shape == (2, 16, 16)
-  assert float(out["image"].min()) >= -1.01 and float(out["image"].max()) <= 1.01
+  raw = out["image_raw"]
+  assert float(raw.min()) >= -1.01 and float(raw.max()) <= 1.01
   assert float(out["mask"].min()) >= -1.0 - 1e-6
 
 
@@ -84,8 +91,7 @@ def test_gradients_reach_every_part(tiny):
     return jnp.mean(jnp.abs(out["image"])) + jnp.mean(out["mask"] ** 2)
 
   grads = jax.grad(loss)(params)
-  for part in ("encoder_global", "encoder_detail", "encoder_canonical",
-               "generator_triplane", "background", "decoder"):
+  for part in PARTS:
     norms = [float(jnp.abs(g).sum())
              for g in jax.tree.leaves(getattr(grads, part, grads[part]))]
     assert all(np.isfinite(norms)) and sum(norms) > 0, part

@@ -1,0 +1,136 @@
+"""EG3D-style super-resolution (SuperresolutionHybrid8XDC), Flax NNX, NHWC.
+
+Two StyleGAN2 synthesis blocks in the 'skip' layout take the rendered feature
+image (and its first 3 channels as RGB) from the neural-rendering resolution
+to 4x: each block upsamples with the [1, 3, 3, 1] FIR filter, runs two
+modulated 3x3 convs (the first after the upsampling) and adds a ToRGB of its
+features to the upsampled RGB. Styles come from `w` through per-layer affine
+maps (bias 1); Portrait4D feeds the never-updated w_avg, i.e. w = 0, so the
+styles are the affine biases. Noise is off, as in Portrait4D.
+
+Differences from the reference, by design: the upsampling conv is written as
+FIR upsampling followed by a padded 3x3 conv (the reference fuses a strided
+transposed conv with the filter; the two agree away from the border), and the
+unused noise_strength scalars are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+_FIR = jnp.array([1.0, 3.0, 3.0, 1.0])
+CLAMP = 256.0     # the SR blocks' conv_clamp
+
+
+def upsample2d(x: jax.Array) -> jax.Array:
+  """upfirdn2d.upsample2d: zeros between samples, then the 4x4 FIR filter
+  (gain 4, so a constant image stays constant). [B, H, W, C] -> [B, 2H, 2W, C]."""
+  b, h, w, c = x.shape
+  up = jnp.zeros((b, 2 * h, 2 * w, c), x.dtype).at[:, ::2, ::2].set(x)
+  up = jnp.pad(up, ((0, 0), (2, 1), (2, 1), (0, 0)))
+  kernel = jnp.outer(_FIR, _FIR) / jnp.sum(_FIR) ** 2 * 4.0
+  kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c)).astype(x.dtype)
+  return jax.lax.conv_general_dilated(
+      up, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+      feature_group_count=c)
+
+
+class Affine(nnx.Module):
+  """StyleGAN2's FullyConnectedLayer for styles: w [B, W] -> [B, out];
+  raw N(0, 1) weights scaled by 1/sqrt(W) at run time, bias initialised to 1."""
+
+  def __init__(self, w_dim: int, out: int, rngs: nnx.Rngs):
+    self.weight = nnx.Param(jax.random.normal(rngs.params(), (w_dim, out)))
+    self.bias = nnx.Param(jnp.ones((out,)))
+    self.gain = 1.0 / math.sqrt(w_dim)
+
+  def __call__(self, w):
+    return w @ (self.weight[...] * self.gain) + self.bias[...]
+
+
+class ModulatedConv(nnx.Module):
+  """A modulated (optionally demodulated) conv with bias, StyleGAN2 style."""
+
+  def __init__(self, d_in: int, d_out: int, kernel: int, w_dim: int,
+               rngs: nnx.Rngs, up: bool = False, demodulate: bool = True):
+    self.weight = nnx.Param(jax.random.normal(rngs.params(),
+                                              (kernel, kernel, d_in, d_out)))
+    self.bias = nnx.Param(jnp.zeros((d_out,)))
+    self.affine = Affine(w_dim, d_in, rngs)
+    self.up = up
+    self.demodulate = demodulate
+    # ToRGB scales its styles by 1 / sqrt(fan_in) instead of demodulating.
+    self.style_gain = 1.0 if demodulate else 1.0 / math.sqrt(
+        d_in * kernel * kernel)
+
+  def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
+    styles = self.affine(w) * self.style_gain                 # [B, in]
+    weight = self.weight[...]
+    x = x * styles[:, None, None, :]
+    if self.up:
+      x = upsample2d(x)
+    pad = weight.shape[0] // 2
+    x = jax.lax.conv_general_dilated(
+        x, weight, (1, 1), ((pad, pad), (pad, pad)),
+        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    if self.demodulate:
+      # 1 / |weight modulated by the sample's styles| per output channel.
+      sq = jnp.einsum("hwio,bi->bo", weight**2, styles**2)
+      x = x * jax.lax.rsqrt(sq + 1e-8)[:, None, None, :]
+    return x + self.bias[...]
+
+
+def _lrelu(x):
+  """bias_act's lrelu: slope 0.2, gain sqrt(2), clamped."""
+  return jnp.clip(jax.nn.leaky_relu(x, 0.2) * math.sqrt(2.0), -CLAMP, CLAMP)
+
+
+class SynthesisBlock(nnx.Module):
+  """Upsample x2: conv0 (up) -> conv1 -> img = up(img) + ToRGB(x)."""
+
+  def __init__(self, d_in: int, d_out: int, w_dim: int, rngs: nnx.Rngs):
+    self.conv0 = ModulatedConv(d_in, d_out, 3, w_dim, rngs, up=True)
+    self.conv1 = ModulatedConv(d_out, d_out, 3, w_dim, rngs)
+    self.torgb = ModulatedConv(d_out, 3, 1, w_dim, rngs, demodulate=False)
+
+  def __call__(self, x, img, w):
+    x = _lrelu(self.conv0(x, w))
+    x = _lrelu(self.conv1(x, w))
+    img = upsample2d(img) + jnp.clip(self.torgb(x, w), -CLAMP, CLAMP)
+    return x, img
+
+
+@dataclasses.dataclass(frozen=True)
+class SuperResSizes:
+  in_channels: int = 32
+  widths: tuple[int, int] = (256, 128)
+  w_dim: int = 512
+
+  @classmethod
+  def tiny(cls) -> "SuperResSizes":
+    return cls(in_channels=8, widths=(16, 8), w_dim=16)
+
+
+class SuperResolution(nnx.Module):
+  """Feature image [B, R, R, C] (RGB = first 3 channels, in [-1, 1]) ->
+  RGB [B, 4R, 4R, 3]."""
+
+  def __init__(self, sizes: SuperResSizes, rngs: nnx.Rngs):
+    self.block0 = SynthesisBlock(sizes.in_channels, sizes.widths[0],
+                                 sizes.w_dim, rngs)
+    self.block1 = SynthesisBlock(sizes.widths[0], sizes.widths[1],
+                                 sizes.w_dim, rngs)
+    self.w_dim = sizes.w_dim
+
+  def __call__(self, features: jax.Array, rgb: jax.Array,
+               w: jax.Array | None = None) -> jax.Array:
+    if w is None:   # Portrait4D: the zero w_avg buffer
+      w = jnp.zeros((features.shape[0], self.w_dim), features.dtype)
+    x, img = self.block0(features, rgb, w)
+    _, img = self.block1(x, img, w)
+    return img

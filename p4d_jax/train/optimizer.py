@@ -1,0 +1,48 @@
+"""Adam with per-group learning-rate multipliers chosen by regex on parameter
+paths (e.g. Portrait4D's x2.5 for the motion layers), from config.
+
+    tx = make_optimizer(params, lr=1e-4, b1=0.9, b2=0.999, eps=1e-5,
+                        lr_groups=((MOTION_LAYERS, 2.5),))
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import jax
+import optax
+
+from p4d_jax.parallel import sharding
+
+# Portrait4D's `cross_lr_scale` group: the motion MLPs and token projections
+# and every cross-attention with its norm, inside the canonical transformer.
+MOTION_LAYERS = r"^encoder_canonical/.*(maps|proj_y|norm2|attn2)"
+
+
+def group_labels(params, lr_groups: Sequence[tuple[str, float]]):
+  """A pytree of labels: "group<i>" for the first matching group, else
+  "base"."""
+  def label(path, _):
+    name = sharding.path_name(path)
+    for i, (pattern, _scale) in enumerate(lr_groups):
+      if re.search(pattern, name):
+        return f"group{i}"
+    return "base"
+  return jax.tree_util.tree_map_with_path(label, params)
+
+
+def make_optimizer(params, lr: float, b1: float = 0.9, b2: float = 0.999,
+                   eps: float = 1e-8,
+                   lr_groups: Sequence[tuple[str, float]] = ()
+                   ) -> optax.GradientTransformation:
+  """Adam whose learning rate is multiplied per group; `lr` may be a schedule."""
+  def adam(scale):
+    if callable(lr):
+      return optax.adam(lambda step: scale * lr(step), b1, b2, eps)
+    return optax.adam(scale * lr, b1, b2, eps)
+
+  transforms = {"base": adam(1.0)}
+  for i, (_pattern, scale) in enumerate(lr_groups):
+    transforms[f"group{i}"] = adam(scale)
+  return optax.multi_transform(transforms, group_labels(params, lr_groups))

@@ -1,0 +1,116 @@
+"""Checkpoints of the train state AND the data iterator, with Orbax.
+
+Where a run starts from, in order: the newest checkpoint in its own workdir
+(a restart), else `resume_from` (another run's checkpoints: state and data
+position), else `init_from` (another run's parameters only, fresh optimizer),
+else a fresh init. A SIGTERM sets a flag that the loop turns into a save.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Any, Callable
+
+import grain
+import jax
+import orbax.checkpoint as ocp
+
+State = Any   # a pytree with a "params" entry
+
+
+class Checkpointer:
+  """Orbax CheckpointManager over {state, data} in `directory`."""
+
+  def __init__(self, directory: str, max_to_keep: int = 3):
+    self.directory = os.path.abspath(directory)
+    self.manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep,
+                                             create=True),
+        item_handlers={"state": ocp.StandardCheckpointHandler(),
+                       "data": grain.checkpoint.CheckpointHandler()})
+
+  def save(self, step: int, state: State, iterator, force: bool = False):
+    """Saves asynchronously; `wait()` before exiting."""
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(state),
+        data=grain.checkpoint.CheckpointSave(iterator)), force=force)
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def restore(self, abstract_state: State, iterator,
+              step: int | None = None) -> State:
+    """State (with the shardings of `abstract_state`) and, in place, the
+    iterator's position."""
+    step = self.latest_step() if step is None else step
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(abstract_state),
+        data=grain.checkpoint.CheckpointRestore(iterator)))
+    return restored["state"]
+
+  def restore_params(self, like_params, step: int | None = None):
+    """Only the parameters of a saved state, placed like `like_params`
+    (whatever optimizer state the other run had)."""
+    step = self.latest_step() if step is None else step
+    meta = self.manager.item_metadata(step)["state"]
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
+                          meta)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target)))["state"]["params"]
+    return jax.tree.map(lambda new, old: jax.device_put(new, old.sharding),
+                        restored, like_params)
+
+  def close(self):
+    self.manager.close()
+
+
+def abstract(tree):
+  """ShapeDtypeStructs (with shardings) of a pytree of arrays."""
+  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
+
+
+def start(ckpt: Checkpointer, init: Callable[[], State], iterator,
+          resume_from: str | None = None,
+          init_from: str | None = None) -> tuple[State, str]:
+  """The run's first state, and where it came from (for the log)."""
+  fresh = init()
+  if ckpt.latest_step() is not None:
+    return (ckpt.restore(abstract(fresh), iterator),
+            f"restarted from {ckpt.directory} step {ckpt.latest_step()}")
+  for source, whole in ((resume_from, True), (init_from, False)):
+    if not source:
+      continue
+    other = Checkpointer(source)
+    step = other.latest_step()
+    if step is None:
+      raise FileNotFoundError(
+          f"No checkpoint in {other.directory}; check the "
+          f"{'resume_from' if whole else 'init_from'} path.")
+    if whole:
+      state = other.restore(abstract(fresh), iterator)
+    else:
+      state = dict(fresh, params=other.restore_params(fresh["params"]))
+    other.close()
+    kind = "resumed" if whole else "initialised parameters"
+    return state, f"{kind} from {other.directory} step {step}"
+  return fresh, "fresh initialisation"
+
+
+class Preemption:
+  """Turns SIGTERM into a flag the loop polls (then saves and exits)."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = signal.signal(signal.SIGTERM, self._handle)
+
+  def _handle(self, signum, frame):
+    del signum, frame
+    self.requested = True
+
+  def close(self):
+    signal.signal(signal.SIGTERM, self._previous)

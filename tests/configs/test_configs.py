@@ -38,3 +38,26 @@ def test_render_config_rejects_typos():
     config.num_corase = 3  # pylint: disable=attribute-defined-outside-init
   with pytest.raises(ValueError, match="Unknown render option"):
     render.RenderConfig.from_config({**config.to_dict(), "num_corase": 3})
+
+
+@pytest.mark.parametrize("arg", ["tiny", "paper"])
+def test_psi3d_config_round_trips_the_model_sizes(arg):
+  from p4d_jax.models import synthesizer
+  module = _load("psi3d")
+  config = module.get_config(arg)
+  config.lock()
+  sizes = module.sizes_from_config(config.model)
+  expected = {"tiny": synthesizer.SynthesizerSizes.tiny(),
+              "paper": synthesizer.SynthesizerSizes.paper()}[arg]
+  assert sizes == expected
+  assert config.neural_resolution * 4 == config.image_size   # SR is 4x
+
+
+def test_psi3d_config_rejects_unknown_arguments_and_keys():
+  module = _load("psi3d")
+  with pytest.raises(ValueError, match="unknown argument"):
+    module.get_config("huge")
+  config = module.get_config("tiny")
+  config.model.canonical.dimm = 3
+  with pytest.raises(ValueError, match=r"model.canonical: unknown key"):
+    module.sizes_from_config(config.model)

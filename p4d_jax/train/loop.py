@@ -1,0 +1,132 @@
+"""The one training loop both stages share (big_vision style: linear, flat).
+
+A `Task` brings everything stage-specific: its initial state, its batches (a
+grain IterDataset), a pure train step, and optionally an evaluation. The loop
+brings the rest: the mesh and shardings, a jitted step, checkpoints of state
+and data position (restart > resume_from > init_from > fresh), a save on
+SIGTERM, a stop with a clear message on a non-finite loss (the last good
+checkpoint is kept), and metrics to the console and TensorBoard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Callable, Protocol, Sequence
+
+import jax
+from tensorboardX import SummaryWriter
+
+from p4d_jax.parallel import mesh as mesh_lib
+from p4d_jax.parallel import sharding
+from p4d_jax.train import checkpoint
+
+State = dict   # {"params": ..., "opt_state": ..., "step": ..., anything else}
+
+
+class Task(Protocol):
+  batch_size: int
+  sharding_rules: Sequence[sharding.Rule]
+
+  def init_state(self, key: jax.Array) -> State: ...
+
+  def dataset(self): ...   # a grain IterDataset of numpy batches
+
+  def train_step(self, state: State, batch: Any,
+                 key: jax.Array) -> tuple[State, dict]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopConfig:
+  total_steps: int
+  log_every: int = 50
+  checkpoint_every: int = 1000
+  eval_every: int = 0                  # 0: no periodic evaluation
+  max_to_keep: int = 3
+  seed: int = 0
+  mesh: tuple[tuple[str, int], ...] = (("data", -1),)
+  resume_from: str = ""
+  init_from: str = ""
+
+
+def _finite(metrics: dict) -> bool:
+  return all(math.isfinite(float(v)) for v in metrics.values())
+
+
+def run(task: Task, cfg: LoopConfig, workdir: str,
+        evaluate: Callable[[State, int], dict] | None = None,
+        after_step: Callable[[int], None] | None = None) -> State:
+  """Trains `task` to cfg.total_steps in `workdir`; returns the final state.
+
+  `after_step(step)` runs after each step's bookkeeping (tests use it).
+  """
+  os.makedirs(workdir, exist_ok=True)
+  mesh = mesh_lib.make_mesh(dict(cfg.mesh))
+  base_key = jax.random.key(cfg.seed)
+  init_key, step_keys = jax.random.split(base_key)
+  iterator = iter(task.dataset())
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
+                                 cfg.max_to_keep)
+
+  def init():
+    state = task.init_state(init_key)
+    return jax.device_put(state, sharding.param_shardings(
+        state, mesh, task.sharding_rules))
+
+  state, origin = checkpoint.start(ckpt, init, iterator,
+                                   cfg.resume_from or None,
+                                   cfg.init_from or None)
+  state_shardings = sharding.param_shardings(state, mesh, task.sharding_rules)
+  batch_sharding = mesh_lib.batch_sharding(mesh)
+  step_fn = jax.jit(task.train_step, donate_argnums=0,
+                    out_shardings=(state_shardings, None))
+  first = int(state["step"])
+  print(f"[train] {origin}; steps {first} -> {cfg.total_steps} on mesh "
+        f"{dict(mesh.shape)}", flush=True)
+  writer = SummaryWriter(os.path.join(workdir, "tensorboard"))
+  preemption = checkpoint.Preemption()
+  start_time, timed_from = time.time(), first
+  try:
+    for step in range(first + 1, cfg.total_steps + 1):
+      batch = jax.device_put(next(iterator), batch_sharding)
+      new_state, metrics = step_fn(state, batch,
+                                   jax.random.fold_in(step_keys, step))
+      metrics = jax.device_get(metrics)
+      if not _finite(metrics):
+        last = ckpt.latest_step()
+        raise FloatingPointError(
+            f"Non-finite loss at step {step}: "
+            f"{ {k: float(v) for k, v in metrics.items()} }. Stopped; the "
+            f"last good checkpoint is step {last} in {ckpt.directory}. "
+            "Lower the learning rate or check the data, then rerun.")
+      state = new_state
+      if step % cfg.log_every == 0 or step == cfg.total_steps:
+        elapsed = time.time() - start_time
+        rate = (step - timed_from) / max(elapsed, 1e-9)
+        eta = (cfg.total_steps - step) / max(rate, 1e-9)
+        for k, v in metrics.items():
+          writer.add_scalar(f"train/{k}", float(v), step)
+        writer.add_scalar("train/steps_per_s", rate, step)
+        terms = "  ".join(f"{k} {float(v):.4f}" for k, v in metrics.items())
+        print(f"[train] {step}/{cfg.total_steps}  {terms}  {rate:.2f} steps/s "
+              f"{rate * task.batch_size:.1f} images/s  ETA {eta:.0f}s",
+              flush=True)
+      if evaluate and cfg.eval_every and step % cfg.eval_every == 0:
+        for k, v in evaluate(state, step).items():
+          writer.add_scalar(f"eval/{k}", float(v), step)
+      due = step % cfg.checkpoint_every == 0 or step == cfg.total_steps
+      if due or preemption.requested:
+        ckpt.save(step, state, iterator, force=True)
+      if preemption.requested:
+        print(f"[train] SIGTERM: saved step {step}; stopping", flush=True)
+        break
+      if after_step:
+        after_step(step)
+  finally:
+    ckpt.wait()
+    ckpt.close()
+    writer.close()
+    preemption.close()
+  return state

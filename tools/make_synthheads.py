@@ -74,7 +74,7 @@ def main(argv=None):
     builder = builders.make(kind, args.size, data_dir=args.data_dir,
                             **dict(args.overrides))
     name = f"{kind}/{builder.builder_config.name}"
-    if os.path.isdir(builder.data_dir):
+    if builders.is_built(builder):
       print(f"[synthheads] {name}: already built in {builder.data_dir}")
       continue
     t0 = time.time()

@@ -15,6 +15,7 @@ Configs: "tiny" (tests, seconds), "small" (default, minutes), "base" (hours);
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -84,8 +85,14 @@ class _SynthHeadsBuilder(tfds.core.GeneratorBasedBuilder):
         features=_F.FeaturesDict(self._features()),
         homepage="https://github.com/YuDeng/Portrait-4D")
 
+  SPLITS = ("train", "test")
+
   def _features(self) -> dict:
     raise NotImplementedError
+
+  def _split_generators(self, dl_manager):
+    del dl_manager
+    return {split: self._generate_examples(split) for split in self.SPLITS}
 
 
 class SynthheadsMultiview(_SynthHeadsBuilder):
@@ -96,10 +103,6 @@ class SynthheadsMultiview(_SynthHeadsBuilder):
     return dict(identity_index=_F.Scalar(np.int64), **_scene_features(),
                 expression=_floats(len(P.EXPRESSION)), pose=_floats(len(P.POSE)),
                 **_view_features(s.resolution, s.views))
-
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {split: self._generate_examples(split) for split in ("train", "test")}
 
   def _generate_examples(self, split):
     return examples.multiview(self.spec, split)
@@ -115,10 +118,6 @@ class SynthheadsClips(_SynthHeadsBuilder):
                 expression=_floats(t, len(P.EXPRESSION)),
                 pose=_floats(t, len(P.POSE)),
                 **_view_features(s.resolution, t))
-
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {split: self._generate_examples(split) for split in ("train", "test")}
 
   def _generate_examples(self, split):
     return examples.clips(self.spec, split)
@@ -138,12 +137,17 @@ class SynthheadsEval(_SynthHeadsBuilder):
                 driving=dict(frame), target=target,
                 novel=_view_features(s.resolution, s.novel_views))
 
-  def _split_generators(self, dl_manager):
-    del dl_manager
-    return {"test": self._generate_examples()}
+  SPLITS = ("test",)
 
-  def _generate_examples(self):
+  def _generate_examples(self, split):
+    del split  # held-out identities only
     return examples.eval_pairs(self.spec)
+
+
+def is_built(builder: _SynthHeadsBuilder) -> bool:
+  """Whether the builder's data set is complete on disk (TFDS renames its
+  `incomplete.*` folder to the final one only at the end)."""
+  return os.path.isdir(builder.data_dir)
 
 
 BUILDERS = {"multiview": SynthheadsMultiview, "clips": SynthheadsClips,

@@ -12,7 +12,6 @@ Training adds batching and per-host sharding on top of this MapDataset.
 
 from __future__ import annotations
 
-import os
 
 import grain
 import numpy as np
@@ -49,7 +48,7 @@ def synthheads(kind: str, size: str, split: str, data_dir: str,
   built raises a FileNotFoundError that says how to build it.
   """
   builder = builders.make(kind, size, data_dir=data_dir, **overrides)
-  if not os.path.isdir(builder.data_dir):
+  if not builders.is_built(builder):
     sets = " ".join(f"--set {k}={v}" for k, v in overrides.items())
     raise FileNotFoundError(
         f"SynthHeads {kind}/{builder.builder_config.name} is not built in "

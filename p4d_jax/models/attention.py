@@ -37,11 +37,14 @@ def conv_fan_out_init(groups: int = 1):
 
 
 def conv(d_in: int, d_out: int, kernel: int, rngs: nnx.Rngs, stride: int = 1,
-         padding: int | None = None, groups: int = 1):
-  """A Conv with PyTorch padding semantics (`padding` per side)."""
-  pad = kernel // 2 if padding is None else padding
+         padding: int | None = None, groups: int = 1, dilation: int = 1,
+         bias: bool = True):
+  """A Conv with PyTorch padding semantics (`padding` per side; default
+  (kernel // 2) * dilation, which keeps the size at stride 1)."""
+  pad = (kernel // 2) * dilation if padding is None else padding
   return nnx.Conv(d_in, d_out, (kernel, kernel), strides=stride,
                   padding=((pad, pad), (pad, pad)), feature_group_count=groups,
+                  kernel_dilation=dilation, use_bias=bias,
                   kernel_init=conv_fan_out_init(groups), rngs=rngs)
 
 

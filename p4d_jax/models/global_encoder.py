@@ -34,12 +34,9 @@ class GlobalSizes:
 
 
 def _conv(d_in, d_out, kernel, rngs, stride=1, dilation=1):
-  """A bias-free conv with PyTorch padding (kernel // 2) * dilation."""
-  pad = (kernel // 2) * dilation
-  return nnx.Conv(d_in, d_out, (kernel, kernel), strides=stride,
-                  padding=((pad, pad), (pad, pad)),
-                  kernel_dilation=dilation, use_bias=False,
-                  kernel_init=A.conv_fan_out_init(), rngs=rngs)
+  """The ResNet/DeepLab convs carry no bias."""
+  return A.conv(d_in, d_out, kernel, rngs, stride=stride, dilation=dilation,
+                bias=False)
 
 
 class BasicBlock(nnx.Module):

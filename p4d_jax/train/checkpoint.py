@@ -54,8 +54,9 @@ class Checkpointer:
     return restored["state"]
 
   def restore_params(self, like_params, step: int | None = None):
-    """Only the parameters of a saved state, placed like `like_params`
-    (whatever optimizer state the other run had)."""
+    """Only the parameters of a saved state, placed with the shardings of
+    `like_params` (arrays or abstract ones), whatever optimizer state the
+    other run had."""
     step = self.latest_step() if step is None else step
     meta = self.manager.item_metadata(step)["state"]
     target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
@@ -69,18 +70,17 @@ class Checkpointer:
     self.manager.close()
 
 
-def abstract(tree):
-  """ShapeDtypeStructs (with shardings) of a pytree of arrays."""
-  return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
-
-
-def start(ckpt: Checkpointer, init: Callable[[], State], iterator,
-          resume_from: str | None = None,
+def start(ckpt: Checkpointer, init: Callable[[], State], target: State,
+          iterator, resume_from: str | None = None,
           init_from: str | None = None) -> tuple[State, str]:
-  """The run's first state, and where it came from (for the log)."""
-  fresh = init()
+  """The run's first state, and where it came from (for the log).
+
+  `target` is the state's abstract form (ShapeDtypeStructs with shardings):
+  restores land in its shapes and shardings, and `init` only runs when a
+  fresh state or a fresh optimizer is needed.
+  """
   if ckpt.latest_step() is not None:
-    return (ckpt.restore(abstract(fresh), iterator),
+    return (ckpt.restore(target, iterator),
             f"restarted from {ckpt.directory} step {ckpt.latest_step()}")
   for source, whole in ((resume_from, True), (init_from, False)):
     if not source:
@@ -92,13 +92,13 @@ def start(ckpt: Checkpointer, init: Callable[[], State], iterator,
           f"No checkpoint in {other.directory}; check the "
           f"{'resume_from' if whole else 'init_from'} path.")
     if whole:
-      state = other.restore(abstract(fresh), iterator)
+      state = other.restore(target, iterator)
     else:
-      state = dict(fresh, params=other.restore_params(fresh["params"]))
+      state = dict(init(), params=other.restore_params(target["params"]))
     other.close()
     kind = "resumed" if whole else "initialised parameters"
     return state, f"{kind} from {other.directory} step {step}"
-  return fresh, "fresh initialisation"
+  return init(), "fresh initialisation"
 
 
 class Preemption:

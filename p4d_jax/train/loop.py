@@ -11,6 +11,7 @@ checkpoint is kept), and metrics to the console and TensorBoard.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -70,15 +71,18 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"),
                                  cfg.max_to_keep)
 
-  def init():
-    state = task.init_state(init_key)
-    return jax.device_put(state, sharding.param_shardings(
-        state, mesh, task.sharding_rules))
-
-  state, origin = checkpoint.start(ckpt, init, iterator,
+  # Shapes and shardings without allocating; the state is only built when
+  # a run starts fresh, directly in its shards.
+  shapes = jax.eval_shape(task.init_state, init_key)
+  state_shardings = sharding.param_shardings(shapes, mesh, task.sharding_rules)
+  target = jax.tree.map(
+      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+      shapes, state_shardings)
+  init = functools.partial(
+      jax.jit(task.init_state, out_shardings=state_shardings), init_key)
+  state, origin = checkpoint.start(ckpt, init, target, iterator,
                                    cfg.resume_from or None,
                                    cfg.init_from or None)
-  state_shardings = sharding.param_shardings(state, mesh, task.sharding_rules)
   batch_sharding = mesh_lib.batch_sharding(mesh)
   step_fn = jax.jit(task.train_step, donate_argnums=0,
                     out_shardings=(state_shardings, None))

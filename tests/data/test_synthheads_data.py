@@ -140,11 +140,14 @@ def test_eval_pairs_have_exact_targets(data_dir):
     assert ex["novel"]["image"].shape[0] == SPEC.novel_views
     if not cross:   # the source identity wearing its own frame: the frame
       np.testing.assert_array_equal(tgt["image"], drv["image"])
-    else:
-      scene = P.Scene(src["identity"], tgt["expression"], tgt["pose"],
-                      src["lighting"], src["background"])
-      rgb, _ = _rerender(scene, ex["novel"]["world_camera"])
-      np.testing.assert_array_equal(ex["novel"]["image"], rgb)
+    # Every target is the source identity re-rendered with the driver's
+    # expression and pose, at the driving and at the novel cameras.
+    scene = P.Scene(src["identity"], tgt["expression"], tgt["pose"],
+                    src["lighting"], src["background"])
+    rgb, _ = _rerender(scene, np.concatenate(
+        [tgt["world_camera"][None], ex["novel"]["world_camera"]]))
+    np.testing.assert_array_equal(tgt["image"], rgb[0])
+    np.testing.assert_array_equal(ex["novel"]["image"], rgb[1:])
   assert sum(flags) == SPEC.eval_pairs // 2      # half are cross-identity
 
 

@@ -39,11 +39,6 @@ def _render(scenes, cams, res=RES, supersample=1):
                        supersample=supersample)
 
 
-def _expression(**values):
-  e = P.neutral_expression()
-  for name, value in values.items():
-    e[P.index(P.EXPRESSION, name)] = value
-  return e
 
 
 def test_same_inputs_same_pixels_whatever_the_batch():
@@ -91,7 +86,7 @@ REGIONS = {
 def test_each_expression_moves_geometry_in_its_own_region(name):
   value, corners = REGIONS[name]
   cam = _camera()
-  out = _render([_scene(1), _scene(1, _expression(**{name: value}))],
+  out = _render([_scene(1), _scene(1, P.expression_vector(**{name: value}))],
                 [cam, cam])
   color_change = np.abs(out["rgb"][1] - out["rgb"][0]).sum(-1)
   depth_change = np.abs(out["depth"][1] - out["depth"][0])
@@ -158,7 +153,7 @@ def test_head_pose_equals_the_head_relative_camera():
 def test_views_agree_by_depth_reprojection():
   """Points seen in view A, moved into view B by their depth, land on B's
   surface where B sees them (and never in front of it), in the same colour."""
-  scene = _scene(5, _expression(jaw_open=0.6, smile=0.5))
+  scene = _scene(5, P.expression_vector(jaw_open=0.6, smile=0.5))
   cam_a, cam_b = _camera(-0.25, 0.0), _camera(0.25, 0.3)
   out = _render([scene, scene], [cam_a, cam_b])
   intr = jnp.asarray(examples.INTRINSICS)[None]

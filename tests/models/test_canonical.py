@@ -1,28 +1,18 @@
 """The canonical transformer: released sizes, motion gating, attention maths."""
 
-import json
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
 from p4d_jax.models import attention as A
 from p4d_jax.models import canonical
-
-KEYS = os.path.join(os.environ.get("P4D_SHARED_DIR", os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "shared")), "research",
-                    "p4d_v2_generator_keys.json")
-
+from tests.models import released
 
 def _reference_counts():
-  with open(KEYS) as f:
-    keys = json.load(f)
-  count = lambda pred: sum(math.prod(shape) for k, (shape, _) in keys.items()  # noqa
-                           if k.startswith("encoder_canonical.") and pred(k))
+  count = lambda where: released.count("encoder_canonical", where)  # noqa
   return {
       "total": count(lambda k: True),
       "motion": count(lambda k: ".maps" in k or ".proj_y" in k),
@@ -33,7 +23,7 @@ def _reference_counts():
   }
 
 
-@pytest.mark.skipif(not os.path.exists(KEYS), reason="needs shared/research")
+@released.needs_keys
 def test_paper_size_matches_the_released_network_exactly():
   """Counted without allocating: every submodule equals the released one."""
   model = nnx.eval_shape(lambda: canonical.EncoderCanonical(

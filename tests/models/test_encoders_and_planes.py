@@ -1,10 +1,6 @@
 """Detail encoder, background U-Net and tri-plane decoder: released sizes,
 shapes, coordinate channels and the plane layout the renderer expects."""
 
-import json
-import math
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,20 +10,10 @@ from flax import nnx
 from p4d_jax.models import canonical
 from p4d_jax.models import encoders
 from p4d_jax.models import triplane_decoder
-
-KEYS = os.path.join(os.environ.get("P4D_SHARED_DIR", os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "shared")), "research",
-                    "p4d_v2_generator_keys.json")
+from tests.models import released
 
 
-def _released(prefix):
-  with open(KEYS) as f:
-    keys = json.load(f)
-  return sum(math.prod(shape) for k, (shape, _) in keys.items()
-             if k.startswith(prefix + "."))
-
-
-@pytest.mark.skipif(not os.path.exists(KEYS), reason="needs shared/research")
+@released.needs_keys
 @pytest.mark.parametrize("prefix, build", [
     ("encoder_detail", lambda: encoders.EncoderDetail(
         encoders.DetailSizes(), nnx.Rngs(0))),
@@ -38,7 +24,7 @@ def _released(prefix):
 ])
 def test_paper_sizes_match_the_released_network(prefix, build):
   model = nnx.eval_shape(build)
-  assert canonical.parameter_count(model) == _released(prefix)
+  assert canonical.parameter_count(model) == released.count(prefix)
 
 
 def test_coordinate_channels_run_x_then_y_from_minus_one_to_one():
@@ -84,12 +70,12 @@ def test_plane_k_holds_channels_k_times_c_of_the_last_conv():
     np.testing.assert_array_equal(planes[0, k], raw[0, ..., k * 8:(k + 1) * 8])
 
 
-@pytest.mark.skipif(not os.path.exists(KEYS), reason="needs shared/research")
+@released.needs_keys
 def test_global_encoder_paper_size_matches_the_released_network():
   from p4d_jax.models import global_encoder
   model = nnx.eval_shape(lambda: global_encoder.EncoderGlobal(
       global_encoder.GlobalSizes(), nnx.Rngs(0)))
-  assert canonical.parameter_count(model) == _released("encoder_global")
+  assert canonical.parameter_count(model) == released.count("encoder_global")
 
 
 def test_global_encoder_has_output_stride_eight():

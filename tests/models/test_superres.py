@@ -1,37 +1,24 @@
 """Super-resolution: released size, FIR upsampling, (de)modulation algebra."""
 
-import json
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from flax import nnx
 
 from p4d_jax.models import canonical
 from p4d_jax.models import superres
+from tests.models import released
 
-KEYS = os.path.join(os.environ.get("P4D_SHARED_DIR", os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "shared")), "research",
-                    "p4d_v2_generator_keys.json")
-
-
-@pytest.mark.skipif(not os.path.exists(KEYS), reason="needs shared/research")
+@released.needs_keys
 def test_paper_size_is_the_released_one_less_the_unused_noise_scalars():
-  with open(KEYS) as f:
-    keys = json.load(f)
-  # Parameters only: buffers (resample_filter, noise_const) are not learned.
-  released = sum(math.prod(s) for k, (s, _) in keys.items()
-                 if k.startswith("superresolution.") and
-                 not k.endswith(("resample_filter", "noise_const")))
-  noise_scalars = sum(1 for k in keys if k.startswith("superresolution.")
-                      and k.endswith("noise_strength"))
   model = nnx.eval_shape(lambda: superres.SuperResolution(
       superres.SuperResSizes(), nnx.Rngs(0)))
-  assert released == 1_649_578
-  assert canonical.parameter_count(model) == released - noise_scalars
+  assert released.count("superresolution") == 1_649_578
+  assert canonical.parameter_count(model) == (
+      released.count("superresolution") -
+      released.noise_scalars("superresolution"))
 
 
 def test_fir_upsampling_keeps_constants_and_interpolates():

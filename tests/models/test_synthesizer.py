@@ -1,9 +1,5 @@
 """The synthesizer end to end at tiny size; the paper size against the release."""
 
-import json
-import math
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,30 +10,24 @@ from p4d_jax.models import canonical
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import cameras
 from p4d_jax.rendering import render
+from tests.models import released
 
-KEYS = os.path.join(os.environ.get("P4D_SHARED_DIR", os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "shared")), "research",
-                    "p4d_v2_generator_keys.json")
 PARTS = ("encoder_global", "encoder_detail", "encoder_canonical",
          "generator_triplane", "background", "decoder", "superresolution")
-# The released SR has 4 noise_strength scalars that noise-free SR never uses.
-UNUSED_NOISE_SCALARS = 4
 
 
-@pytest.mark.skipif(not os.path.exists(KEYS), reason="needs shared/research")
+@released.needs_keys
 def test_paper_size_equals_the_released_generator():
-  with open(KEYS) as f:
-    keys = json.load(f)
-  released = {p: sum(math.prod(s) for k, (s, _) in keys.items()
-                     if k.startswith(p + ".") and not k.endswith(
-                         ("resample_filter", "noise_const")))
-              for p in PARTS}
-  released["superresolution"] -= UNUSED_NOISE_SCALARS
+  expected = {p: released.count(p) for p in PARTS}
+  # Noise-free SR leaves out the released noise_strength scalars.
+  unused = released.noise_scalars("superresolution")
+  expected["superresolution"] -= unused
   model = nnx.eval_shape(lambda: synthesizer.Synthesizer(
       synthesizer.SynthesizerSizes.paper(), nnx.Rngs(0)))
   ours = {p: canonical.parameter_count(getattr(model, p)) for p in PARTS}
-  assert ours == released
-  assert sum(ours.values()) == 224_766_123 - UNUSED_NOISE_SCALARS
+  assert ours == expected
+  assert unused == 4
+  assert sum(ours.values()) == 224_766_123 - unused
 
 
 @nnx.jit
@@ -93,7 +83,7 @@ def test_gradients_reach_every_part(tiny):
   grads = jax.grad(loss)(params)
   for part in PARTS:
     norms = [float(jnp.abs(g).sum())
-             for g in jax.tree.leaves(getattr(grads, part, grads[part]))]
+             for g in jax.tree.leaves(grads[part])]
     assert all(np.isfinite(norms)) and sum(norms) > 0, part
 
 

@@ -6,7 +6,7 @@ import numpy as np
 
 from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import params as P
-from p4d_jax.data.synthheads import render
+from p4d_jax.inference import video_io
 from p4d_jax.rendering import cameras
 
 # One column group per expression: (label, {parameter: value}).
@@ -27,18 +27,13 @@ def contact_sheet(seed: int = 0, identities: int = 4,
   for ident in range(identities):
     base = examples.still_scene(spec.seed, ident)
     for _, values in EXPRESSIONS:
-      expression = P.neutral_expression()
-      for name, value in values.items():
-        expression[P.index(P.EXPRESSION, name)] = value
+      expression = P.expression_vector(**values)
       for yaw in YAWS:
         scenes.append(base._replace(expression=expression))
         cams.append(np.asarray(cameras.random_view_pose(yaw, **frontal)))
-  images = render.render(P.Scene(*(np.stack(f) for f in zip(*scenes))),
-                         np.stack(cams), np.broadcast_to(
-                             examples.INTRINSICS, (len(cams), 3, 3)),
-                         resolution, supersample=2)["rgb"]
+  images = examples.render_raw(spec, scenes, np.stack(cams))["rgb"]
   cols = len(EXPRESSIONS) * len(YAWS)
   grid = images.reshape(identities, cols, resolution, resolution, 3)
   grid = grid.transpose(0, 2, 1, 3, 4).reshape(identities * resolution,
                                                cols * resolution, 3)
-  return np.clip(np.rint(grid * 255), 0, 255).astype(np.uint8)
+  return video_io.to_uint8(grid * 2.0 - 1.0)

@@ -186,18 +186,23 @@ def eval_pairs(spec: Spec, progress: bool = True) -> Iterator:
     novel_rel = motion.random_view_cameras(rng, spec.novel_views,
                                            cameras.RandomViewRanges())
     novel_world = np.asarray(render.head_to_world(target.pose)) @ novel_rel
-    world = np.concatenate([s_cams[src_frame][None], d_cams[drv_frame][None],
-                            d_cams[drv_frame][None], novel_world])
-    views = render_views(spec, [source, driving] + [target] *
-                         (1 + spec.novel_views), world)
+    # Same identity: the target at the driving camera IS the driving frame.
+    at_driver = [target] if cross else []
+    world = np.concatenate([s_cams[src_frame][None], d_cams[drv_frame][None]] +
+                           [d_cams[drv_frame][None]] * len(at_driver) +
+                           [novel_world])
+    views = render_views(spec, [source, driving, *at_driver] +
+                         [target] * spec.novel_views, world)
     pick = lambda sl: {key: v[sl] for key, v in views.items()}  # noqa: E731
+    first_novel = 2 + len(at_driver)
     yield k, dict(
         cross_identity=cross,
         source=dict(identity_index=src_id, frame=src_frame, **source._asdict(),
                     **pick(0)),
         driving=dict(identity_index=drv_id, frame=drv_frame,
                      **driving._asdict(), **pick(1)),
-        target=dict(expression=target.expression, pose=target.pose, **pick(2)),
-        novel=pick(slice(3, None)))
+        target=dict(expression=target.expression, pose=target.pose,
+                    **pick(first_novel - 1)),
+        novel=pick(slice(first_novel, None)))
     if bar:
       bar.update(k + 1)

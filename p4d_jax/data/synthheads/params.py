@@ -133,6 +133,14 @@ def neutral_expression() -> np.ndarray:
   return np.zeros(len(EXPRESSION), np.float32)
 
 
+def expression_vector(**values: float) -> np.ndarray:
+  """Neutral except the named dimensions: expression_vector(jaw_open=1.0)."""
+  e = neutral_expression()
+  for name, value in values.items():
+    e[index(EXPRESSION, name)] = value
+  return e
+
+
 def zero_pose() -> np.ndarray:
   return np.zeros(len(POSE), np.float32)
 

@@ -20,6 +20,7 @@ import numpy as np
 from p4d_jax.data.synthheads import appearance
 from p4d_jax.data.synthheads import geometry
 from p4d_jax.data.synthheads import params as P
+from p4d_jax.rendering import cameras
 from p4d_jax.rendering import rays
 
 # Sphere tracing in stages: (iterations, 1/fraction of the rays still marched).
@@ -64,7 +65,7 @@ def head_to_world(pose: jax.Array) -> jax.Array:
 def head_relative_camera(cam2world: jax.Array, pose: jax.Array) -> jax.Array:
   """The camera [..., 4, 4] as seen from the head: what a face tracker
   reports, and the label a model is trained with."""
-  return jnp.linalg.inv(head_to_world(pose)) @ cam2world
+  return cameras.world_to_camera(head_to_world(pose)) @ cam2world
 
 
 def _bound_interval(origins, dirs):

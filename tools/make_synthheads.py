@@ -3,10 +3,10 @@
   python tools/make_synthheads.py                       # small: all three sets
   python tools/make_synthheads.py --size tiny --kinds multiview
   python tools/make_synthheads.py --set resolution=128 --set views=8
-  python tools/make_synthheads.py --sheet_only          # just the PNG
+  python tools/make_synthheads.py --sheet_only          # (re)write the PNG
 
-A set that is already built is skipped; a killed build leaves only TFDS's
-`incomplete.*` folder, which the next run replaces. Read the sets with
+A set (or sheet) that is already there is skipped; a killed build leaves only
+TFDS's `incomplete.*` folder, which the next run replaces. Read the sets with
 `p4d_jax.data.pipeline.synthheads(kind, size, split, data_dir)`.
 """
 
@@ -49,7 +49,8 @@ def parse_args(argv=None):
                  type=_override, help="Spec override KEY=VALUE (repeatable)")
   p.add_argument("--sheet", default=None,
                  help="contact sheet PNG (default DATA_DIR/synthheads_sheet.png)")
-  p.add_argument("--sheet_only", action="store_true")
+  p.add_argument("--sheet_only", action="store_true",
+                 help="(re)write the sheet and build nothing")
   p.add_argument("--no_sheet", action="store_true", help="skip the sheet")
   args = p.parse_args(argv)
   kinds = [k for k in args.kinds.split(",") if k]
@@ -65,7 +66,7 @@ def main(argv=None):
   tfds.disable_progress_bar()   # our own progress lines carry the ETA
   sheet = args.sheet or os.path.join(args.data_dir, "synthheads_sheet.png")
   start = time.time()
-  if not args.no_sheet:
+  if args.sheet_only or (not args.no_sheet and not os.path.exists(sheet)):
     video_io.write_image(sheet, contact_sheet.contact_sheet())
     print(f"[synthheads] contact sheet -> {sheet}")
   if args.sheet_only:

@@ -52,8 +52,9 @@ def synthheads(kind: str, size: str, split: str, data_dir: str,
     sets = " ".join(f"--set {k}={v}" for k, v in overrides.items())
     raise FileNotFoundError(
         f"SynthHeads {kind}/{builder.builder_config.name} is not built in "
-        f"{data_dir}. Build it with: python tools/make_synthheads.py "
-        f"--kinds {kind} --size {size} --data_dir {data_dir} {sets}".rstrip())
+        f"{data_dir}. Build it with: bash launch/run.sh python "
+        f"tools/make_synthheads.py --kinds {kind} --size {size} "
+        f"--data_dir {data_dir} {sets}".rstrip())
   source = builder.as_data_source(split)
   ds = grain.MapDataset.source(source)
   if seed is not None:

@@ -8,8 +8,6 @@ Other configs embed this as their `render` section; code turns it into a
 `p4d_jax.rendering.render.RenderConfig` with `RenderConfig(**cfg)`.
 """
 
-import dataclasses
-
 import ml_collections
 
 from p4d_jax.rendering import render
@@ -22,8 +20,5 @@ def get_config(arg: str = "p4d") -> ml_collections.ConfigDict:
     raise ValueError(f"configs/render.py: unknown argument {arg!r}; use one "
                      f"of {sorted(presets)}.")
   name, overrides = presets[arg]
-  fields = dataclasses.asdict(render.RenderConfig.preset(name, **overrides))
-  # ConfigDict has no None type to override later: keep ray_range a tuple or
-  # the string "auto-plane".
-  fields["ray_range"] = fields["ray_range"] or "auto-plane"
-  return ml_collections.ConfigDict(fields)
+  return ml_collections.ConfigDict(
+      render.RenderConfig.preset(name, **overrides).config_fields())

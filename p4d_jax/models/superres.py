@@ -2,7 +2,7 @@
 
 Two StyleGAN2 synthesis blocks in the 'skip' layout take the rendered feature
 image (and its first 3 channels as RGB) from the neural-rendering resolution
-to 4x: each block upsamples with the [1, 3, 3, 1] FIR filter, runs two
+to 4x (one block per 2x; configurable): each block upsamples with the [1, 3, 3, 1] FIR filter, runs two
 modulated 3x3 convs (the first after the upsampling) and adds a ToRGB of its
 features to the upsampled RGB. Styles come from `w` through per-layer affine
 maps (bias 1); Portrait4D feeds the never-updated w_avg, i.e. w = 0, so the
@@ -108,8 +108,12 @@ class SynthesisBlock(nnx.Module):
 @dataclasses.dataclass(frozen=True)
 class SuperResSizes:
   in_channels: int = 32
-  widths: tuple[int, int] = (256, 128)
+  widths: tuple[int, ...] = (256, 128)   # one 2x block per width
   w_dim: int = 512
+
+  @property
+  def factor(self) -> int:
+    return 2 ** len(self.widths)
 
   @classmethod
   def tiny(cls) -> "SuperResSizes":
@@ -118,19 +122,25 @@ class SuperResSizes:
 
 class SuperResolution(nnx.Module):
   """Feature image [B, R, R, C] (RGB = first 3 channels, in [-1, 1]) ->
-  RGB [B, 4R, 4R, 3]."""
+  RGB [B, fR, fR, 3], f = sizes.factor (4 at paper size)."""
 
   def __init__(self, sizes: SuperResSizes, rngs: nnx.Rngs):
-    self.block0 = SynthesisBlock(sizes.in_channels, sizes.widths[0],
-                                 sizes.w_dim, rngs)
-    self.block1 = SynthesisBlock(sizes.widths[0], sizes.widths[1],
-                                 sizes.w_dim, rngs)
+    if not sizes.widths:
+      raise ValueError("SuperResSizes.widths is empty; give one width per 2x "
+                       "upsampling block.")
+    ins = (sizes.in_channels, *sizes.widths[:-1])
+    # Named block0, block1, ... like the released checkpoint's keys.
+    for i, (d_in, d_out) in enumerate(zip(ins, sizes.widths)):
+      setattr(self, f"block{i}", SynthesisBlock(d_in, d_out, sizes.w_dim,
+                                                rngs))
+    self.num_blocks = len(sizes.widths)
     self.w_dim = sizes.w_dim
 
   def __call__(self, features: jax.Array, rgb: jax.Array,
                w: jax.Array | None = None) -> jax.Array:
     if w is None:   # Portrait4D: the zero w_avg buffer
       w = jnp.zeros((features.shape[0], self.w_dim), features.dtype)
-    x, img = self.block0(features, rgb, w)
-    _, img = self.block1(x, img, w)
+    x, img = features, rgb
+    for i in range(self.num_blocks):
+      x, img = getattr(self, f"block{i}")(x, img, w)
     return img

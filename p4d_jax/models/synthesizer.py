@@ -8,7 +8,8 @@ turns every cross-attention off, so its output cannot depend on motion.
       -> detail encoder (S/2) -------------------------------- +-> tri-plane
          decoder -> planes [B, 3, S/2, S/2, C] -> volume rendering at the
          neural resolution over the background U-Net's features ->
-         EG3D-style super-resolution to 4x the neural resolution.
+         EG3D-style super-resolution to `superres.factor` x the neural
+         resolution (4x at paper size).
 """
 
 from __future__ import annotations
@@ -50,6 +51,35 @@ class SynthesizerSizes:
                triplane=triplane_decoder.TriplaneSizes.tiny(),
                background=encoders.BackgroundSizes.tiny(),
                superres=superres.SuperResSizes.tiny(), decoder_hidden=16)
+
+  def config_fields(self) -> dict:
+    """Nested plain fields (tuples as lists) for a config file."""
+    def plain(obj):
+      return {f.name: (plain(v) if dataclasses.is_dataclass(
+          v := getattr(obj, f.name)) else list(v) if isinstance(v, tuple)
+                       else v) for f in dataclasses.fields(obj)}
+    return plain(self)
+
+  @classmethod
+  def from_config(cls, model) -> "SynthesizerSizes":
+    """The inverse of `config_fields`; unknown keys are errors that name
+    them."""
+    parts = {}
+    for f in dataclasses.fields(cls):
+      default = f.default
+      if not dataclasses.is_dataclass(default):
+        parts[f.name] = model[f.name]
+        continue
+      section = dict(model[f.name])
+      names = {g.name for g in dataclasses.fields(default)}
+      unknown = set(section) - names
+      if unknown:
+        raise ValueError(f"model.{f.name}: unknown key(s) {sorted(unknown)}; "
+                         f"known: {sorted(names)}.")
+      parts[f.name] = type(default)(**{
+          k: tuple(v) if isinstance(v, list) else v
+          for k, v in section.items()})
+    return cls(**parts)
 
   def check(self) -> None:
     """Raises a ValueError naming the first pair of widths that disagree."""
@@ -95,24 +125,42 @@ class Synthesizer(nnx.Module):
                                    motion_scale)
     return self.generator_triplane(canon, self.encoder_detail(image))
 
+  def background_image(self, image, resolution: int) -> jax.Array:
+    """image [B, S, S, 3] -> background features [B, R, R, C] in [0, 1]."""
+    bg = jax.nn.sigmoid(self.background(image))
+    return jax.image.resize(bg, (bg.shape[0], resolution, resolution,
+                                 bg.shape[-1]), "linear", antialias=False)
+
+  def render_planes(self, planes, background, cam2world, intrinsics, *,
+                    resolution: int, cfg: render.RenderConfig,
+                    key: jax.Array) -> dict:
+    """Planes [N, 3, H, W, C] and background [N, R, R, C] at cameras
+    [N, 4, 4] / [N, 3, 3] -> the outputs of `__call__` but planes."""
+    # Rendered without the background, then composited: the same features,
+    # and the losses can see the head and the background apart.
+    out = render.render_image(planes, self.decoder, cam2world, intrinsics,
+                              resolution, resolution, cfg, key=key)
+    residual = out["background_transmittance"]
+    feats = out["features"] + residual[..., None] * background
+    raw = 2.0 * feats[..., :3] - 1.0
+    return dict(image=self.superresolution(feats, raw), image_raw=raw,
+                mask=1.0 - 2.0 * residual, features=feats,
+                foreground=out["features"][..., :3],
+                background=background[..., :3], depth=out["depth"])
+
   def __call__(self, image, source_motion, driving_motion, motion_scale,
                cam2world, intrinsics, *, resolution: int,
                cfg: render.RenderConfig, key: jax.Array) -> dict:
     """Renders the reconstructed head at cameras [B, 4, 4] / [B, 3, 3].
 
     Returns image_raw [B, R, R, 3] and mask [B, R, R] in [-1, 1], image
-    [B, 4R, 4R, 3] (super-resolved), features [B, R, R, C] in [0, 1], depth
-    [B, R, R] and planes.
+    [B, fR, fR, 3] (super-resolved by f = superres.factor), features
+    [B, R, R, C] in [0, 1], the head alone (foreground [B, R, R, 3], colour
+    premultiplied by opacity, in [0, 1]) and the background [B, R, R, 3] in
+    [0, 1] apart, depth [B, R, R] and planes.
     """
     planes = self.planes(image, source_motion, driving_motion, motion_scale)
-    bg = jax.nn.sigmoid(self.background(image))
-    bg = jax.image.resize(bg, (bg.shape[0], resolution, resolution,
-                               bg.shape[-1]), "linear", antialias=False)
-    out = render.render_image(planes, self.decoder, cam2world, intrinsics,
-                              resolution, resolution, cfg, key=key,
-                              background=bg)
-    feats = out["features"]
-    raw = 2.0 * feats[..., :3] - 1.0
-    return dict(image=self.superresolution(feats, raw), image_raw=raw,
-                mask=1.0 - 2.0 * out["background_transmittance"],
-                features=feats, depth=out["depth"], planes=planes)
+    out = self.render_planes(planes, self.background_image(image, resolution),
+                             cam2world, intrinsics, resolution=resolution,
+                             cfg=cfg, key=key)
+    return dict(out, planes=planes)

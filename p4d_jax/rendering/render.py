@@ -77,6 +77,14 @@ class RenderConfig:
     triplane.check_options(self.plane_axes, self.aggregation)
     cameras.check_convention(self.camera_convention)
 
+  def config_fields(self) -> dict:
+    """The fields for a config file; `from_config` inverts it. A config has
+    no None to override later, so the auto-plane range is the string
+    "auto-plane"."""
+    fields = dataclasses.asdict(self)
+    fields["ray_range"] = fields["ray_range"] or "auto-plane"
+    return fields
+
   @classmethod
   def from_config(cls, config) -> "RenderConfig":
     """From a `configs/render.py` ConfigDict (or any mapping of the fields)."""

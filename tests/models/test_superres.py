@@ -68,3 +68,12 @@ def test_tiny_super_resolution_quadruples_the_size():
   out = sr(feats, feats[..., :3] * 2 - 1)
   assert out.shape == (2, 32, 32, 3)
   assert bool(jnp.all(jnp.isfinite(out)))
+
+
+def test_one_block_super_resolution_doubles_the_size():
+  sizes = superres.SuperResSizes(in_channels=8, widths=(16,), w_dim=16)
+  assert sizes.factor == 2
+  sr = superres.SuperResolution(sizes, nnx.Rngs(0))
+  feats = jax.random.uniform(jax.random.key(0), (2, 8, 8, 8))
+  assert sr(feats, feats[..., :3] * 2 - 1).shape == (2, 16, 16, 3)
+  assert not hasattr(sr, "block1")

@@ -20,12 +20,19 @@ if [ ! -x "$P4D_VENV/bin/python" ]; then
   "$PYTHON" -m venv "$P4D_VENV"
 fi
 stamp="$P4D_VENV/.p4d_install_stamp"
-want="$(sha256sum "$P4D_ROOT/setup.py" | cut -d' ' -f1) [$P4D_EXTRAS]"
+# The tests read LPIPS' released linear weights from the `lpips` wheel; its
+# torch dependency is never needed, so it is installed without dependencies.
+NO_DEPS="lpips==0.1.4"
+want="$(sha256sum "$P4D_ROOT/setup.py" | cut -d' ' -f1) [$P4D_EXTRAS] $NO_DEPS"
 if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "[p4d_jax] installing p4d_jax[$P4D_EXTRAS] into $P4D_VENV (first run: about a minute)"
   # (Some machines' pip configs name absent local indexes; hide that noise.)
   "$P4D_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
       -e "$P4D_ROOT[$P4D_EXTRAS]" 2> >(grep -v "is ignored: it is neither" >&2)
+  if [[ ",$P4D_EXTRAS," == *,test,* ]]; then
+    "$P4D_VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --no-deps $NO_DEPS 2> >(grep -v "is ignored: it is neither" >&2)
+  fi
   echo "$want" > "$stamp"
 fi
 export PATH="$P4D_VENV/bin:$PATH"

@@ -63,14 +63,14 @@ def r1_penalty(d_fn: Callable[[jax.Array], jax.Array],
 
 
 def ema_decay(batch: int, half_life_images: float, images_seen: float,
-              rampup: float | None = None) -> float:
+              rampup: float | None = None) -> jax.Array:
   """Per-step EMA decay: the old weights' share halves every
   `half_life_images`; with `rampup`, the half-life is at most
-  rampup * images_seen (StyleGAN's warm-up)."""
-  half_life = half_life_images
+  rampup * images_seen (StyleGAN's warm-up). Traceable."""
+  half_life = jnp.asarray(half_life_images, jnp.float32)
   if rampup is not None:
-    half_life = min(half_life, images_seen * rampup)
-  return 0.5 ** (batch / max(half_life, 1e-8))
+    half_life = jnp.minimum(half_life, images_seen * rampup)
+  return 0.5 ** (batch / jnp.maximum(half_life, 1e-8))
 
 
 def ema_update(ema, params, decay: float):

@@ -54,7 +54,9 @@ def test_r1_of_a_linear_discriminator_is_the_squared_weight_norm():
 def test_ema_half_life_halves_the_old_share():
   decay = losses.ema_decay(batch=32, half_life_images=10_000,
                            images_seen=1e9)
-  np.testing.assert_allclose(decay ** (10_000 / 32), 0.5, rtol=1e-9)
+  # decay is float32 (traced inside the step); its rounding, raised to the
+  # 312th power, gives a few 1e-6.
+  np.testing.assert_allclose(decay ** (10_000 / 32), 0.5, rtol=1e-5)
   ramped = losses.ema_decay(32, 10_000, images_seen=1_000, rampup=0.05)
   np.testing.assert_allclose(ramped, 0.5 ** (32 / 50))
   ema = losses.ema_update({"w": jnp.zeros(2)}, {"w": jnp.ones(2)}, 0.75)

@@ -1,71 +1,93 @@
-"""Psi3d (static synthesizer) settings as an ml_collections config.
+"""Psi3d (static synthesizer) training as an ml_collections config.
 
-  get_config("tiny")    trains on this CPU: small widths, 128^2 images, 32^2
-                        neural rendering, 24 + 24 samples
+  get_config("tiny")    trains on this CPU from SynthHeads multiview `small`
+                        (64^2): 64^2 input and output, 32^2 neural rendering
+                        with 2x super-resolution, 24 + 24 samples, batch 4
   get_config("paper")   the released network: 512^2 input, 128^2 neural
-                        rendering, 48 + 48 samples, batch 32
+                        rendering, 4x super-resolution, 48 + 48 samples,
+                        batch 32, Portrait4D's loss weights
 
-Super-resolution gives 4x the neural resolution, so image_size is 4x it.
-`model` holds every part's sizes (`synthesizer.SynthesizerSizes` fields);
-`sizes_from_config(config.model)` builds them. The training loop (next) adds
-its own sections; the render section is configs/render.py's.
+Run it with `python -m launch.main --config=configs/psi3d.py:tiny
+--workdir=DIR`, overriding any key with `--config.KEY=VALUE`.
+
+Sections: `model` holds every part's sizes
+(`synthesizer.SynthesizerSizes.from_config` builds them), `render` is configs/render.py's,
+`data`, `loss`, `discriminator`, `optimizer`, `sharding_rules`, `train` (the
+loop's `LoopConfig`) and `eval`.
 """
 
 import dataclasses
 
 import ml_collections
 
+from p4d_jax.models import superres
 from p4d_jax.models import synthesizer
+from p4d_jax.rendering import render
+from p4d_jax.tasks import psi3d
 
 
-def _section(obj) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict({
-      f.name: (list(v) if isinstance(v := getattr(obj, f.name), tuple) else v)
-      for f in dataclasses.fields(obj)})
+def _tiny_sizes() -> synthesizer.SynthesizerSizes:
+  # One 2x SR block: 32^2 neural rendering -> the data's 64^2.
+  return dataclasses.replace(
+      synthesizer.SynthesizerSizes.tiny(),
+      superres=dataclasses.replace(superres.SuperResSizes.tiny(),
+                                   widths=(16,)))
 
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   presets = {
-      "tiny": dict(sizes=synthesizer.SynthesizerSizes.tiny(), image=128,
-                   neural=32, samples=24, batch=4),
+      "tiny": dict(sizes=_tiny_sizes(), image=64, neural=32, samples=24,
+                   batch=4, data="small", lr=5e-4, lpips=0.0, depth=1.0,
+                   steps=6000, log=50, ckpt=500, eval=1000),
       "paper": dict(sizes=synthesizer.SynthesizerSizes.paper(), image=512,
-                    neural=128, samples=48, batch=32),
+                    neural=128, samples=48, batch=32, data="base", lr=1e-4,
+                    lpips=1.0, depth=0.0, steps=312_500, log=100, ckpt=5000,
+                    eval=5000),
   }
   if arg not in presets:
     raise ValueError(f"configs/psi3d.py: unknown argument {arg!r}; use one of "
                      f"{sorted(presets)}.")
   p = presets[arg]
   config = ml_collections.ConfigDict()
-  config.model = ml_collections.ConfigDict(
-      {f.name: _section(getattr(p["sizes"], f.name))
-       if dataclasses.is_dataclass(getattr(p["sizes"], f.name))
-       else getattr(p["sizes"], f.name)
-       for f in dataclasses.fields(p["sizes"])})
+  config.task = "psi3d"
+  config.model = ml_collections.ConfigDict(p["sizes"].config_fields())
   config.image_size = p["image"]
   config.neural_resolution = p["neural"]
-  config.samples_per_ray = p["samples"]
   config.batch_size = p["batch"]
+  config.render = ml_collections.ConfigDict(render.RenderConfig.preset(
+      "p4d", num_coarse=p["samples"], num_fine=p["samples"]).config_fields())
+
+  # Each example: one input view, supervised at itself and `target_views`
+  # other views of the same still head.
+  config.data = ml_collections.ConfigDict(dict(
+      kind="multiview", size=p["data"], data_dir="", seed=0, target_views=1,
+      worker_threads=2))
+
+  # Portrait4D's Psi3d terms: L1 and LPIPS on four pairs (SR image, raw
+  # image, head alone vs masked target, background vs unmasked target), 0.3
+  # opacity, EG3D's density TV (weight 0.25 every 16 steps), GenHead-style
+  # masked depth while it is available (SynthHeads' exact depth here), and
+  # 0.01 adversarial with lazy R1 (off in tiny: 0 switches it off).
+  config.loss = ml_collections.ConfigDict(dict(
+      l1=1.0, lpips=p["lpips"], lpips_weights="", opacity=0.3,
+      depth=p["depth"], density_tv=0.25, density_tv_every=16,
+      adversarial=0.0, r1_gamma=1.0, r1_every=16,
+      ema_half_life_images=10_000.0, ema_rampup=0.05))
+  config.discriminator = ml_collections.ConfigDict(dict(
+      widths=[16, 32, 64] if arg == "tiny" else [128, 256, 512, 512, 512],
+      lr=p["lr"]))
   config.optimizer = ml_collections.ConfigDict(dict(
-      lr=1e-4, b1=0.9, b2=0.999, eps=1e-5, motion_lr_scale=2.5))
+      lr=p["lr"], b1=0.9, b2=0.999, eps=1e-5, motion_lr_scale=2.5))
+  # (regex on state paths, spec): "fsdp", "replicate" or one mesh axis (or
+  # None) per dim; first match wins (p4d_jax/parallel/sharding.py).
+  config.sharding_rules = [[".*", "fsdp"]]
+  config.train = ml_collections.ConfigDict(dict(
+      total_steps=p["steps"], log_every=p["log"],
+      checkpoint_every=p["ckpt"], eval_every=p["eval"], max_to_keep=3,
+      seed=0, mesh=[["data", -1]], resume_from="", init_from=""))
+  # Held-out identities: the input is each one's first view, the targets
+  # its other views within `max_yaw` (radians) of it.
+  config.eval = ml_collections.ConfigDict(dict(
+      identities=32, max_yaw=0.79, grid_rows=4, batch=8))
+  psi3d.check_config(config)
   return config
-
-
-def sizes_from_config(model: ml_collections.ConfigDict
-                      ) -> synthesizer.SynthesizerSizes:
-  """The inverse of get_config's `model` section; unknown keys are errors."""
-  parts = {}
-  for f in dataclasses.fields(synthesizer.SynthesizerSizes):
-    default = f.default
-    if dataclasses.is_dataclass(default):
-      section = dict(model[f.name])
-      names = {g.name for g in dataclasses.fields(default)}
-      unknown = set(section) - names
-      if unknown:
-        raise ValueError(f"model.{f.name}: unknown key(s) {sorted(unknown)}; "
-                         f"known: {sorted(names)}.")
-      parts[f.name] = type(default)(**{
-          k: tuple(v) if isinstance(v, list) else v
-          for k, v in section.items()})
-    else:
-      parts[f.name] = model[f.name]
-  return synthesizer.SynthesizerSizes(**parts)

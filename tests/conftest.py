@@ -7,6 +7,7 @@ os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
+import pytest  # noqa: E402  pylint: disable=wrong-import-position
 
 assert jax.device_count() == 8, (
     "tests/conftest.py must run before anything imports jax; got "
@@ -17,3 +18,12 @@ def pytest_configure(config):
   config.addinivalue_line(
       "markers", "slow: minutes-long; skipped by launch/test.sh, run with "
       "`bash launch/test.sh -m slow`")
+
+
+@pytest.fixture(scope="session")
+def synthheads_tiny(tmp_path_factory):
+  """A data dir with every SynthHeads kind built at size tiny (once)."""
+  from tools import make_synthheads  # pylint: disable=import-outside-toplevel
+  path = str(tmp_path_factory.mktemp("datasets"))
+  make_synthheads.main(["--size", "tiny", "--data_dir", path, "--no_sheet"])
+  return path

@@ -5,7 +5,8 @@ grain IterDataset), a pure train step, and optionally an evaluation. The loop
 brings the rest: the mesh and shardings, a jitted step, checkpoints of state
 and data position (restart > resume_from > init_from > fresh), a save on
 SIGTERM, a stop with a clear message on a non-finite loss (the last good
-checkpoint is kept), and metrics to the console and TensorBoard.
+checkpoint is kept), and metrics (clu averages over each log interval)
+to the console and TensorBoard, with steps/s, images/s and the ETA.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from typing import Any, Callable, Protocol, Sequence
 
 import jax
+from clu import metrics as clu_metrics
 from tensorboardX import SummaryWriter
 
 from p4d_jax.parallel import mesh as mesh_lib
@@ -56,6 +58,14 @@ def _finite(metrics: dict) -> bool:
   return all(math.isfinite(float(v)) for v in metrics.values())
 
 
+def _accumulate(averages: dict, metrics: dict) -> dict:
+  """Running clu Averages of each metric since the last log line."""
+  for k, v in metrics.items():
+    new = clu_metrics.Average.from_model_output(v)
+    averages[k] = averages[k].merge(new) if k in averages else new
+  return averages
+
+
 def run(task: Task, cfg: LoopConfig, workdir: str,
         evaluate: Callable[[State, int], dict] | None = None,
         after_step: Callable[[int], None] | None = None) -> State:
@@ -92,6 +102,7 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
   writer = SummaryWriter(os.path.join(workdir, "tensorboard"))
   preemption = checkpoint.Preemption()
   start_time, timed_from = time.time(), first
+  averages = {}
   try:
     for step in range(first + 1, cfg.total_steps + 1):
       batch = jax.device_put(next(iterator), batch_sharding)
@@ -106,14 +117,20 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
             f"last good checkpoint is step {last} in {ckpt.directory}. "
             "Lower the learning rate or check the data, then rerun.")
       state = new_state
+      averages = _accumulate(averages, metrics)
+      if step == first + 1:   # time from here: the first step compiles
+        start_time, timed_from = time.time(), step
       if step % cfg.log_every == 0 or step == cfg.total_steps:
         elapsed = time.time() - start_time
         rate = (step - timed_from) / max(elapsed, 1e-9)
         eta = (cfg.total_steps - step) / max(rate, 1e-9)
-        for k, v in metrics.items():
-          writer.add_scalar(f"train/{k}", float(v), step)
+        means = {k: float(a.compute()) for k, a in averages.items()}
+        averages = {}
+        for k, v in means.items():
+          writer.add_scalar(f"train/{k}", v, step)
         writer.add_scalar("train/steps_per_s", rate, step)
-        terms = "  ".join(f"{k} {float(v):.4f}" for k, v in metrics.items())
+        writer.add_scalar("train/images_per_s", rate * task.batch_size, step)
+        terms = "  ".join(f"{k} {v:.4f}" for k, v in means.items())
         print(f"[train] {step}/{cfg.total_steps}  {terms}  {rate:.2f} steps/s "
               f"{rate * task.batch_size:.1f} images/s  ETA {eta:.0f}s",
               flush=True)

@@ -1,22 +1,16 @@
 """Every config file loads with each documented argument."""
 
-import importlib.util
-import os
+import dataclasses
+import importlib
 
 import pytest
 
+from p4d_jax.models import synthesizer
 from p4d_jax.rendering import render
-
-_CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))), "configs")
 
 
 def _load(name):
-  spec = importlib.util.spec_from_file_location(name, os.path.join(
-      _CONFIGS, name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+  return importlib.import_module(f"configs.{name}")
 
 
 @pytest.mark.parametrize("arg", ["p4d", "eg3d", "tiny"])
@@ -42,15 +36,17 @@ def test_render_config_rejects_typos():
 
 @pytest.mark.parametrize("arg", ["tiny", "paper"])
 def test_psi3d_config_round_trips_the_model_sizes(arg):
-  from p4d_jax.models import synthesizer
   module = _load("psi3d")
   config = module.get_config(arg)
   config.lock()
-  sizes = module.sizes_from_config(config.model)
-  expected = {"tiny": synthesizer.SynthesizerSizes.tiny(),
+  sizes = synthesizer.SynthesizerSizes.from_config(config.model)
+  tiny = synthesizer.SynthesizerSizes.tiny()
+  expected = {"tiny": dataclasses.replace(tiny, superres=dataclasses.replace(
+      tiny.superres, widths=(16,))),
               "paper": synthesizer.SynthesizerSizes.paper()}[arg]
   assert sizes == expected
-  assert config.neural_resolution * 4 == config.image_size   # SR is 4x
+  factor = sizes.superres.factor
+  assert config.neural_resolution * factor == config.image_size
 
 
 def test_psi3d_config_rejects_unknown_arguments_and_keys():
@@ -60,4 +56,34 @@ def test_psi3d_config_rejects_unknown_arguments_and_keys():
   config = module.get_config("tiny")
   config.model.canonical.dimm = 3
   with pytest.raises(ValueError, match=r"model.canonical: unknown key"):
-    module.sizes_from_config(config.model)
+    synthesizer.SynthesizerSizes.from_config(config.model)
+
+
+@pytest.mark.parametrize("arg", ["tiny", "paper"])
+def test_psi3d_config_builds_its_render_and_loop_settings(arg):
+  from launch import main   # pylint: disable=import-outside-toplevel
+  config = _load("psi3d").get_config(arg)
+  cfg = render.RenderConfig.from_config(config.render)
+  samples = {"tiny": 24, "paper": 48}[arg]
+  assert (cfg.num_coarse, cfg.num_fine, cfg.box_warp) == (samples, samples,
+                                                          1.3)
+  loop_cfg = main.loop_config(config.train)
+  assert loop_cfg.mesh == (("data", -1),)
+  assert loop_cfg.total_steps > loop_cfg.checkpoint_every > 0
+
+
+def test_psi3d_config_check_names_the_resolution_mismatch():
+  from p4d_jax.tasks import psi3d   # pylint: disable=import-outside-toplevel
+  config = _load("psi3d").get_config("tiny")
+  config.neural_resolution = 16
+  with pytest.raises(ValueError, match="neural_resolution 16 .* image_size 64"):
+    psi3d.check_config(config)
+
+
+def test_train_section_rejects_unknown_keys():
+  from launch import main   # pylint: disable=import-outside-toplevel
+  config = _load("psi3d").get_config("tiny")
+  train = dict(config.train, totl_steps=3)
+  with pytest.raises(ValueError, match=r"unknown key\(s\) \['totl_steps'\]"):
+    main.loop_config(train)
+

@@ -24,10 +24,8 @@ SPEC = builders.SIZES["tiny"]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-  path = str(tmp_path_factory.mktemp("datasets"))
-  make_synthheads.main(["--size", "tiny", "--data_dir", path, "--no_sheet"])
-  return path
+def data_dir(synthheads_tiny):
+  return synthheads_tiny
 
 
 def _rerender(scene, world_labels):

@@ -91,3 +91,20 @@ def test_training_actually_learns(tmp_path):
                         mesh=(("data", 8),))
   state = loop.run(toy_task.ToyTask(), cfg, str(tmp_path))
   np.testing.assert_allclose(state["params"]["w"], toy_task.W_TRUE, atol=0.05)
+
+
+class _StepMetricTask(toy_task.ToyTask):
+  """Reports its step number as a metric."""
+
+  def train_step(self, state, batch, key):
+    state, metrics = super().train_step(state, batch, key)
+    return state, dict(metrics, step_seen=state["step"].astype("float32"))
+
+
+def test_logged_metrics_are_means_over_the_log_interval(tmp_path, capsys):
+  cfg = loop.LoopConfig(total_steps=10, log_every=5, checkpoint_every=10,
+                        mesh=(("data", 8),))
+  loop.run(_StepMetricTask(), cfg, str(tmp_path))
+  out = capsys.readouterr().out
+  assert "[train] 5/10" in out and "step_seen 3.0000" in out   # mean 1..5
+  assert "step_seen 8.0000" in out                              # mean 6..10

@@ -1,0 +1,93 @@
+"""The one training entry point: a config file names its task.
+
+    python -m launch.main --config=configs/psi3d.py:tiny --workdir=DIR \
+        [--config.train.total_steps=100 --config.batch_size=8 ...]
+
+(from a fresh clone: `bash launch/run.sh python -m launch.main ...`). The
+config is loaded locked, so a misspelt override is an error; the resolved
+config is written to DIR/config.json. Rerunning with the same DIR resumes
+from its newest checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import json
+import os
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from p4d_jax.train import loop
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "A config file and its argument, e.g. "
+    "configs/psi3d.py:tiny.", lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics, "
+                               "evaluations and the resolved config go.")
+flags.mark_flags_as_required(["config", "workdir"])
+
+# config.task -> (module, task class, evaluator class or None).
+TASKS = {
+    "psi3d": ("p4d_jax.tasks.psi3d", "Psi3dTask",
+              ("p4d_jax.tasks.psi3d_eval", "NovelViewEvaluator")),
+}
+
+
+def _load(module: str, name: str):
+  return getattr(importlib.import_module(module), name)
+
+
+def loop_config(train) -> loop.LoopConfig:
+  """config.train -> LoopConfig; unknown keys are errors that name them."""
+  fields = dict(train)
+  names = {f.name for f in dataclasses.fields(loop.LoopConfig)}
+  unknown = set(fields) - names
+  if unknown:
+    raise ValueError(f"config.train: unknown key(s) {sorted(unknown)}; known: "
+                     f"{sorted(names)}.")
+  fields["mesh"] = tuple((str(a), int(n)) for a, n in fields.get("mesh", ()))
+  return loop.LoopConfig(**fields)
+
+
+def save_config(config, workdir: str) -> str:
+  """Writes the resolved config as JSON (temp name, then rename); says so
+  when it differs from the one an earlier run of this workdir wrote."""
+  path = os.path.join(workdir, "config.json")
+  text = config.to_json_best_effort(indent=2, sort_keys=True)
+  if os.path.exists(path):
+    with open(path) as f:
+      old = json.load(f)
+    if old != json.loads(text):
+      changed = sorted(k for k in set(old) | set(json.loads(text))
+                       if old.get(k) != json.loads(text).get(k))
+      print(f"[main] config differs from the one in {path} (sections "
+            f"{changed}); overwriting it.", flush=True)
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    f.write(text)
+  os.replace(tmp, path)
+  return path
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO.
+  config, workdir = _CONFIG.value, _WORKDIR.value
+  if config.task not in TASKS:
+    raise ValueError(f"config.task {config.task!r} is not one of "
+                     f"{sorted(TASKS)}.")
+  os.makedirs(workdir, exist_ok=True)
+  print(f"[main] config -> {save_config(config, workdir)}", flush=True)
+  module, name, evaluator = TASKS[config.task]
+  task = _load(module, name)(config)
+  evaluate = _load(*evaluator)(task, workdir) if evaluator else None
+  loop.run(task, loop_config(config.train), workdir, evaluate=evaluate)
+
+
+if __name__ == "__main__":
+  app.run(main)

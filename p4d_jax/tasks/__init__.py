@@ -1,0 +1,1 @@
+"""Stage-specific training tasks for the shared loop (model, batches, step, evaluation)."""

@@ -1,0 +1,91 @@
+"""Psi3d's batches: one input view of a still head and views to supervise.
+
+Each SynthHeads `multiview` example holds V views of one still head. A
+training example picks, per (epoch, index) from a seeded generator, an input
+view and supervises at that view plus `target_views` others:
+
+    image          [S, S, 3]     float32 in [-1, 1]   (the input)
+    target_image   [T, S, S, 3]  float32 in [-1, 1]   (T = 1 + target_views)
+    target_mask    [T, S, S]     float32 in [0, 1]
+    target_depth   [T, S, S]     float32, ray distance, 0 off the head
+    target_c2w     [T, 4, 4]     head-relative cameras (the `camera` label)
+    target_intrinsics [T, 3, 3]
+
+Each host reads its own slice of the shuffled examples (`process_index`
+of `process_count`) and makes batches of batch_size / process_count.
+"""
+
+from __future__ import annotations
+
+import os
+
+import grain
+import jax
+import numpy as np
+
+from p4d_jax.data import pipeline
+from p4d_jax.rendering import cameras
+
+DEFAULT_DATA_DIR = "outputs/datasets"
+
+
+def data_dir(configured: str) -> str:
+  """The configured directory, else $P4D_DATA_DIR, else outputs/datasets."""
+  return configured or os.environ.get("P4D_DATA_DIR", DEFAULT_DATA_DIR)
+
+
+def to_float_image(image: np.ndarray) -> np.ndarray:
+  """uint8 [..., 3] -> float32 in [-1, 1]."""
+  return image.astype(np.float32) / 127.5 - 1.0
+
+
+def select_views(example: dict, input_view: int, targets: np.ndarray,
+                 image_size: int) -> dict:
+  """The training fields for one input view and target view indices [T]."""
+  size = example["image"].shape[1]
+  if size != image_size:
+    raise ValueError(
+        f"SynthHeads images are {size}^2 but config.image_size is "
+        f"{image_size}; build the data at that size (tools/make_synthheads.py "
+        f"--set resolution={image_size}) or change config.image_size.")
+  c2w, intr = cameras.unpack_label(np.asarray(example["camera"]))
+  c2w, intr = np.asarray(c2w, np.float32), np.asarray(intr, np.float32)
+  return dict(
+      image=to_float_image(example["image"][input_view]),
+      target_image=to_float_image(example["image"][targets]),
+      target_mask=example["mask"][targets].astype(np.float32) / 255.0,
+      target_depth=np.asarray(example["depth"][targets], np.float32),
+      target_c2w=c2w[targets], target_intrinsics=intr[targets])
+
+
+def pick_views(views: int, target_views: int,
+               rng: np.random.Generator) -> tuple[int, np.ndarray]:
+  """(input view, [input view, `target_views` other distinct views])."""
+  if not 0 <= target_views < views:
+    raise ValueError(f"data.target_views must be in [0, {views - 1}] for "
+                     f"{views}-view examples; got {target_views}.")
+  order = rng.permutation(views)
+  return int(order[0]), order[:1 + target_views]
+
+
+def training_batches(data, image_size: int,
+                     global_batch: int) -> grain.IterDataset:
+  """Endless, reshuffled each epoch, checkpointable batches for this host."""
+  count, index = jax.process_count(), jax.process_index()
+  if global_batch % count:
+    raise ValueError(f"batch_size {global_batch} does not split over "
+                     f"{count} processes.")
+  ds = pipeline.synthheads(data.kind, data.size, "train",
+                           data_dir(data.data_dir))
+  ds = ds[index::count].shuffle(seed=data.seed).repeat(None)
+
+  def example_fn(example, rng):
+    first, targets = pick_views(example["image"].shape[0], data.target_views,
+                                rng)
+    return select_views(example, first, targets, image_size)
+
+  ds = ds.random_map(example_fn, seed=data.seed)
+  ds = ds.batch(global_batch // count, drop_remainder=True)
+  options = grain.ReadOptions(num_threads=data.worker_threads,
+                              prefetch_buffer_size=4)
+  return ds.to_iter_dataset(options)

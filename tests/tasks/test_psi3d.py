@@ -1,0 +1,186 @@
+"""Psi3d's task: one step is the same on 1 and 8 devices, the optional
+adversarial part trains its discriminator with lazy R1, views and targets are
+the ones the docs say."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import psi3d as psi3d_config
+from p4d_jax.parallel import mesh as mesh_lib
+from p4d_jax.parallel import sharding
+from p4d_jax.rendering import cameras
+from p4d_jax.tasks import multiview_batches
+from p4d_jax.tasks import psi3d
+from p4d_jax.tasks import psi3d_eval
+
+
+def small_config(**loss):
+  """configs/psi3d.py:tiny at 32^2 with 8 + 8 samples and batch 8.
+
+  Adam's eps is 1 here: its step lr * m / (sqrt(v) + eps) then stays linear
+  in the gradient, so a float-rounding change of a near-zero gradient (from
+  a different summation order across devices) cannot flip a weight's step
+  by ~lr, and params compare at float tolerance.
+  """
+  config = psi3d_config.get_config("tiny")
+  config.image_size, config.neural_resolution, config.batch_size = 32, 16, 8
+  config.render.num_coarse = config.render.num_fine = 8
+  config.optimizer.eps = 1.0
+  config.loss.update(loss)
+  return config
+
+
+def synthetic_batch(config, seed=0, targets=2):
+  """Random images with a disc-shaped mask and real cameras [B, T, ...]."""
+  rng = np.random.default_rng(seed)
+  b, s = config.batch_size, config.image_size
+  yy, xx = np.mgrid[:s, :s] / s - 0.5
+  mask = np.broadcast_to((xx**2 + yy**2 < 0.1).astype(np.float32),
+                         (b, targets, s, s))
+  yaw = rng.uniform(-0.7, 0.7, (b, targets))
+  c2w = cameras.random_view_pose(yaw, np.full_like(yaw, 0.2), 0 * yaw,
+                                 np.full_like(yaw, 4.0),
+                                 np.zeros((b, targets, 3)))
+  intr = cameras.focal_intrinsics(np.full((b, targets), cameras.P4D_FOCAL))
+  f32 = lambda x: np.asarray(x, np.float32)   # noqa: E731
+  return dict(image=f32(rng.uniform(-1, 1, (b, s, s, 3))),
+              target_image=f32(rng.uniform(-1, 1, (b, targets, s, s, 3))),
+              target_mask=f32(mask), target_depth=f32(3.6 * mask),
+              target_c2w=f32(c2w), target_intrinsics=f32(intr))
+
+
+def step_on(task, state, batch, shape):
+  """One jitted step with state and batch laid out on a mesh of `shape`."""
+  mesh = mesh_lib.make_mesh(shape)
+  shardings = sharding.param_shardings(state, mesh, task.sharding_rules)
+  state = jax.device_put(state, shardings)
+  batch = jax.device_put(batch, mesh_lib.batch_sharding(mesh))
+  step = jax.jit(task.train_step, out_shardings=(shardings, None))
+  return step(state, batch, jax.random.key(5))
+
+
+@pytest.fixture(scope="module")
+def one_device_step():
+  task = psi3d.Psi3dTask(small_config())
+  state = jax.jit(task.init_state)(jax.random.key(0))
+  batch = synthetic_batch(task.config)
+  single = mesh_lib.make_mesh({"data": 1}, jax.devices()[:1])
+  step = jax.jit(task.train_step)
+  put = lambda x: jax.device_put(x, jax.sharding.NamedSharding(   # noqa: E731
+      single, jax.sharding.PartitionSpec()))
+  out = step(put(state), put(batch), jax.random.key(5))
+  return task, state, batch, jax.device_get(out)
+
+
+# (2, 2, 2) uses every axis and runs by default; the other two compile for
+# about 25 s each and run with `-m slow`.
+@pytest.mark.parametrize("shape", [
+    pytest.param({"data": 8}, marks=pytest.mark.slow),
+    pytest.param({"data": 4, "fsdp": 2}, marks=pytest.mark.slow),
+    {"data": 2, "fsdp": 2, "model": 2}])
+def test_one_step_on_8_devices_equals_one_device(one_device_step, shape):
+  task, state, batch, (want_state, want_metrics) = one_device_step
+  got_state, got_metrics = jax.device_get(step_on(task, state, batch, shape))
+  for k, v in want_metrics.items():
+    np.testing.assert_allclose(got_metrics[k], v, rtol=1e-5, atol=1e-6,
+                               err_msg=k)
+  flat_want = jax.tree_util.tree_leaves_with_path(want_state["params"])
+  flat_got = jax.tree.leaves(got_state["params"])
+  for (path, want), got in zip(flat_want, flat_got):
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
+                               err_msg=sharding.path_name(path))
+  assert int(got_state["step"]) == 1
+
+
+def test_the_step_moves_params_and_ema_by_the_documented_rules(
+    one_device_step):
+  task, state, _, (new, metrics) = one_device_step
+  assert np.isfinite(metrics["loss"])
+  assert set(metrics) >= {"l1", "opacity", "depth", "density_tv", "psnr"}
+  # Step 1: the EMA half-life ramps up from 0 images, so decay is tiny and
+  # the EMA takes (nearly) the new weights.
+  decay = float(jax.device_get(jnp.asarray(0.5) ** (
+      task.batch_size / (task.batch_size * task.config.loss.ema_rampup))))
+  for e, p, old in zip(jax.tree.leaves(new["ema"]),
+                       jax.tree.leaves(new["params"]),
+                       jax.tree.leaves(state["params"])):
+    np.testing.assert_allclose(e, decay * np.asarray(old) + (1 - decay) * p,
+                               rtol=1e-5, atol=1e-7)
+  # The density TV runs on steps divisible by density_tv_every only.
+  assert metrics["density_tv"] == 0.0
+
+
+def test_adversarial_training_updates_the_discriminator_with_lazy_r1():
+  task = psi3d.Psi3dTask(small_config(adversarial=0.01, r1_every=2))
+  state = jax.jit(task.init_state)(jax.random.key(0))
+  step = jax.jit(task.train_step)
+  batch = synthetic_batch(task.config)
+  s1, m1 = step(state, batch, jax.random.key(1))
+  s2, m2 = step(s1, batch, jax.random.key(2))
+  assert float(m1["r1"]) == 0.0 and float(m2["r1"]) > 0.0   # steps 1, 2
+  assert np.isfinite(float(m2["adversarial"])) and float(m1["d_loss"]) > 0
+  moved = [not np.allclose(a, b) for a, b in zip(
+      jax.tree.leaves(state["d_params"]), jax.tree.leaves(s1["d_params"]))]
+  assert all(moved)
+
+
+def test_targets_downsample_and_keep_depth_only_on_full_head_blocks():
+  task = psi3d.Psi3dTask(small_config())
+  batch = synthetic_batch(task.config)
+  tg = task._targets(batch)   # pylint: disable=protected-access
+  assert tg["image_raw"].shape == (16, 16, 16, 3)
+  mask = batch["target_mask"].reshape(16, 32, 32)
+  blocks = mask.reshape(16, 16, 2, 16, 2).min(axis=(2, 4))
+  np.testing.assert_array_equal(tg["depth_valid"], blocks == 1.0)
+  np.testing.assert_allclose(np.asarray(tg["depth_raw"])[tg["depth_valid"]],
+                             3.6, rtol=1e-6)
+
+
+def test_view_picks_are_distinct_and_start_with_the_input():
+  rng = np.random.default_rng(0)
+  for _ in range(20):
+    first, targets = multiview_batches.pick_views(4, 2, rng)
+    assert targets[0] == first and len(set(targets.tolist())) == 3
+  with pytest.raises(ValueError, match="target_views must be in"):
+    multiview_batches.pick_views(3, 3, rng)
+
+
+def test_select_views_names_a_resolution_mismatch():
+  example = dict(image=np.zeros((3, 32, 32, 3), np.uint8))
+  with pytest.raises(ValueError, match="32\\^2 but config.image_size is 64"):
+    multiview_batches.select_views(example, 0, np.array([0]), 64)
+
+
+def test_eval_pairs_keep_views_within_the_yaw_limit():
+  yaw = np.array([0.5, -0.2, 0.0, 1.4])   # gaps 0.7, 0.5, 0.9 from view 0
+  c2w = np.asarray(cameras.random_view_pose(yaw, 0 * yaw, 0 * yaw,
+                                            np.full(4, 4.0), np.zeros((4, 3))))
+  np.testing.assert_allclose(
+      np.abs(psi3d_eval.camera_yaw(c2w) - psi3d_eval.camera_yaw(c2w)[0]),
+      [0, 0.7, 0.5, 0.9], atol=1e-5)
+  label = np.concatenate([c2w.reshape(4, 16), np.zeros((4, 9))], -1)
+  assert psi3d_eval.eval_pairs([{"camera": label}], 0.79) == [(0, 1), (0, 2)]
+
+
+def test_perceptual_term_is_lpips_with_weights_else_one_minus_ssim(tmp_path):
+  from p4d_jax.models import lpips   # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  a, b = (jnp.asarray(rng.uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
+          for _ in range(2))
+  fallback, name = psi3d.perceptual_fn("")
+  assert name == "1-ssim" and float(fallback(a, a)) == pytest.approx(0.0,
+                                                                     abs=1e-5)
+  np.testing.assert_allclose(fallback(a, b), np.mean(1 - np.asarray(
+      psi3d.image_metrics.ssim((a + 1) / 2, (b + 1) / 2))), rtol=1e-6)
+  lin = {f"lin{i}.model.1.weight": np.full((1, c, 1, 1), 0.1, np.float32)
+         for i, c in enumerate((64, 128, 256, 512, 512))}
+  model = lpips.random_backbone(jax.random.key(0), lin)
+  path = str(tmp_path / "lpips.npz")
+  lpips.save_npz(model, path)
+  loaded, name = psi3d.perceptual_fn(path)
+  assert name == "lpips"
+  np.testing.assert_allclose(loaded(a, b), np.mean(model(a, b)), rtol=1e-5)
+  with pytest.raises(FileNotFoundError, match="convert_lpips"):
+    psi3d.perceptual_fn(str(tmp_path / "missing.npz"))

@@ -112,6 +112,7 @@ def test_the_step_moves_params_and_ema_by_the_documented_rules(
   assert metrics["density_tv"] == 0.0
 
 
+@pytest.mark.slow   # ~50 s of compiling; the GAN term is off by default
 def test_adversarial_training_updates_the_discriminator_with_lazy_r1():
   task = psi3d.Psi3dTask(small_config(adversarial=0.01, r1_every=2))
   state = jax.jit(task.init_state)(jax.random.key(0))

@@ -74,17 +74,17 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       adversarial=0.0, r1_gamma=1.0, r1_every=16,
       ema_half_life_images=10_000.0, ema_rampup=0.05))
   config.discriminator = ml_collections.ConfigDict(dict(
-      widths=[16, 32, 64] if arg == "tiny" else [128, 256, 512, 512, 512],
+      widths=(16, 32, 64) if arg == "tiny" else (128, 256, 512, 512, 512),
       lr=p["lr"]))
   config.optimizer = ml_collections.ConfigDict(dict(
       lr=p["lr"], b1=0.9, b2=0.999, eps=1e-5, motion_lr_scale=2.5))
   # (regex on state paths, spec): "fsdp", "replicate" or one mesh axis (or
   # None) per dim; first match wins (p4d_jax/parallel/sharding.py).
-  config.sharding_rules = [[".*", "fsdp"]]
+  config.sharding_rules = ((".*", "fsdp"),)
   config.train = ml_collections.ConfigDict(dict(
       total_steps=p["steps"], log_every=p["log"],
       checkpoint_every=p["ckpt"], eval_every=p["eval"], max_to_keep=3,
-      seed=0, mesh=[["data", -1]], resume_from="", init_from=""))
+      seed=0, mesh=(("data", -1),), resume_from="", init_from=""))
   # Held-out identities: the input is each one's first view, the targets
   # its other views within `max_yaw` (radians) of it.
   config.eval = ml_collections.ConfigDict(dict(

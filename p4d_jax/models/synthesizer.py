@@ -53,11 +53,11 @@ class SynthesizerSizes:
                superres=superres.SuperResSizes.tiny(), decoder_hidden=16)
 
   def config_fields(self) -> dict:
-    """Nested plain fields (tuples as lists) for a config file."""
+    """Nested plain fields for a config file (tuples stay tuples: the
+    command line can override those, not lists)."""
     def plain(obj):
       return {f.name: (plain(v) if dataclasses.is_dataclass(
-          v := getattr(obj, f.name)) else list(v) if isinstance(v, tuple)
-                       else v) for f in dataclasses.fields(obj)}
+          v := getattr(obj, f.name)) else v) for f in dataclasses.fields(obj)}
     return plain(self)
 
   @classmethod

@@ -2,11 +2,19 @@
 
 import dataclasses
 import importlib
+import json
+import os
+import subprocess
+import sys
 
+import ml_collections
 import pytest
 
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import render
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
 
 
 def _load(name):
@@ -87,3 +95,31 @@ def test_train_section_rejects_unknown_keys():
   with pytest.raises(ValueError, match=r"unknown key\(s\) \['totl_steps'\]"):
     main.loop_config(train)
 
+
+
+def test_command_line_overrides_as_documented():
+  """`--config.KEY=VALUE` as launch.main parses it (absl flags in a fresh
+  process): tuples as strings work; a misspelt key is an error (the config
+  is locked)."""
+  from launch import main   # pylint: disable=import-outside-toplevel
+  code = ("import sys; from absl import flags; from ml_collections import "
+          "config_flags; c = config_flags.DEFINE_config_file('config', None, "
+          "'', lock_config=True); flags.FLAGS(sys.argv); "
+          "print(c.value.to_json())")
+
+  def parse(*args):
+    return subprocess.run(
+        [sys.executable, "-c", code, "--config=configs/psi3d.py:tiny", *args],
+        capture_output=True, text=True, check=False, cwd=ROOT)
+
+  done = parse('--config.train.mesh=(("data", 4), ("fsdp", 2))',
+               "--config.loss.depth=0.5",
+               "--config.model.superres.widths=(32,)")
+  assert done.returncode == 0, done.stderr[-2000:]
+  config = ml_collections.ConfigDict(json.loads(done.stdout))
+  assert main.loop_config(config.train).mesh == (("data", 4), ("fsdp", 2))
+  assert config.loss.depth == 0.5
+  assert synthesizer.SynthesizerSizes.from_config(
+      config.model).superres.widths == (32,)
+  typo = parse("--config.train.totl_steps=3")
+  assert typo.returncode != 0 and "totl_steps" in typo.stderr

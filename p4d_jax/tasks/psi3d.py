@@ -85,6 +85,10 @@ class Psi3dTask:
       self.d_tx = optax.adam(config.discriminator.lr, opt.b1, opt.b2, opt.eps)
     self.perceptual, self.perceptual_name = perceptual_fn(
         config.loss.lpips_weights if config.loss.lpips > 0 else "")
+    if config.loss.lpips > 0:
+      print(f"[psi3d] perceptual term: {self.perceptual_name}"
+            + ("" if config.loss.lpips_weights else " (no loss.lpips_weights;"
+               " see tools/convert_lpips.py)"), flush=True)
 
   def _build_model(self, key):
     return synthesizer.Synthesizer(self.sizes, nnx.Rngs(key))

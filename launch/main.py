@@ -61,9 +61,10 @@ def save_config(config, workdir: str) -> str:
   if os.path.exists(path):
     with open(path) as f:
       old = json.load(f)
-    if old != json.loads(text):
-      changed = sorted(k for k in set(old) | set(json.loads(text))
-                       if old.get(k) != json.loads(text).get(k))
+    new = json.loads(text)
+    changed = sorted(k for k in set(old) | set(new)
+                     if old.get(k) != new.get(k))
+    if changed:
       print(f"[main] config differs from the one in {path} (sections "
             f"{changed}); overwriting it.", flush=True)
   tmp = path + ".tmp"

@@ -4,7 +4,7 @@
     bash launch/run.sh python tools/bench_train.py --only tiny
     bash launch/run.sh python tools/bench_train.py --only paper_aot
 
-`tiny`: configs/psi3d.py:tiny on synthetic batches of its shapes (64^2
+`tiny`: configs/psi3d.py:tiny on `multiview_batches.synthetic_batch`es (64^2
 input, 32^2 neural rendering, 24 + 24 samples, batch 4, one target view
 besides the input), one CPU device; median step time of --iters steps after
 a compiling one, images/s, and the process's peak RSS:
@@ -50,35 +50,21 @@ def _config(arg: str, overrides=()):
   return config
 
 
-def _abstract_batch(config, batch: int):
-  import jax   # pylint: disable=import-outside-toplevel
-  import jax.numpy as jnp   # pylint: disable=import-outside-toplevel
-  s, t = config.image_size, 1 + config.data.target_views
-  shapes = dict(image=(batch, s, s, 3), target_image=(batch, t, s, s, 3),
-                target_mask=(batch, t, s, s), target_depth=(batch, t, s, s),
-                target_c2w=(batch, t, 4, 4),
-                target_intrinsics=(batch, t, 3, 3))
-  return {k: jax.ShapeDtypeStruct(v, jnp.float32) for k, v in shapes.items()}
+def _batch(config) -> dict:
+  from p4d_jax.tasks import multiview_batches   # pylint: disable=import-outside-toplevel
+  return multiview_batches.synthetic_batch(
+      config.batch_size, config.image_size, 1 + config.data.target_views)
 
 
 def bench_tiny(iters: int) -> dict:
   import jax   # pylint: disable=import-outside-toplevel
   import numpy as np   # pylint: disable=import-outside-toplevel
-  from p4d_jax.rendering import cameras   # pylint: disable=import-outside-toplevel
   from p4d_jax.tasks import psi3d   # pylint: disable=import-outside-toplevel
 
   config = _config("tiny")
   task = psi3d.Psi3dTask(config)
   state = jax.jit(task.init_state)(jax.random.key(0))
-  rng = np.random.default_rng(0)
-  batch = {k: rng.uniform(-1, 1, v.shape).astype(np.float32)
-           for k, v in _abstract_batch(config, config.batch_size).items()}
-  shape = batch["target_c2w"].shape[:2]
-  batch["target_c2w"] = np.asarray(cameras.random_view_pose(
-      rng.uniform(-0.7, 0.7, shape), np.full(shape, 0.2), np.zeros(shape),
-      np.full(shape, 4.0), np.zeros((*shape, 3))), np.float32)
-  batch["target_intrinsics"] = np.asarray(cameras.focal_intrinsics(
-      np.full(shape, cameras.P4D_FOCAL)), np.float32)
+  batch = _batch(config)
   step = jax.jit(task.train_step, donate_argnums=0)
   start = time.perf_counter()
   state, metrics = step(state, batch, jax.random.key(0))
@@ -118,7 +104,7 @@ def bench_paper_aot(fsdp: int, overrides=()) -> dict:
                        shapes, shardings)
   batch_sharding = mesh_lib.batch_sharding(mesh)
   batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=batch_sharding)
-           for k, v in _abstract_batch(config, config.batch_size).items()}
+           for k, v in _batch(config).items()}
   key = jax.eval_shape(lambda: jax.random.key(0))
   start = time.perf_counter()
   compiled = jax.jit(task.train_step, donate_argnums=0,

@@ -43,8 +43,8 @@ def parse_args(argv=None):
   p.add_argument("--size", default="small", choices=sorted(builders.SIZES))
   p.add_argument("--kinds", default="multiview,clips,eval",
                  help="comma-separated subset of " + ",".join(builders.BUILDERS))
-  p.add_argument("--data_dir", default=os.environ.get(
-      "P4D_DATA_DIR", "outputs/datasets"), help="TFDS data directory")
+  p.add_argument("--data_dir", default=builders.data_dir(),
+                 help="TFDS data directory")
   p.add_argument("--set", dest="overrides", action="append", default=[],
                  type=_override, help="Spec override KEY=VALUE (repeatable)")
   p.add_argument("--sheet", default=None,

@@ -150,6 +150,14 @@ def is_built(builder: _SynthHeadsBuilder) -> bool:
   return os.path.isdir(builder.data_dir)
 
 
+DEFAULT_DATA_DIR = "outputs/datasets"
+
+
+def data_dir(configured: str = "") -> str:
+  """`configured`, else $P4D_DATA_DIR, else outputs/datasets."""
+  return configured or os.environ.get("P4D_DATA_DIR", DEFAULT_DATA_DIR)
+
+
 BUILDERS = {"multiview": SynthheadsMultiview, "clips": SynthheadsClips,
             "eval": SynthheadsEval}
 

@@ -17,22 +17,13 @@ of `process_count`) and makes batches of batch_size / process_count.
 
 from __future__ import annotations
 
-import os
-
 import grain
 import jax
 import numpy as np
 
+from p4d_jax.data import builders
 from p4d_jax.data import pipeline
 from p4d_jax.rendering import cameras
-
-DEFAULT_DATA_DIR = "outputs/datasets"
-
-
-def data_dir(configured: str) -> str:
-  """The configured directory, else $P4D_DATA_DIR, else outputs/datasets."""
-  return configured or os.environ.get("P4D_DATA_DIR", DEFAULT_DATA_DIR)
-
 
 def to_float_image(image: np.ndarray) -> np.ndarray:
   """uint8 [..., 3] -> float32 in [-1, 1]."""
@@ -76,7 +67,7 @@ def training_batches(data, image_size: int,
     raise ValueError(f"batch_size {global_batch} does not split over "
                      f"{count} processes.")
   ds = pipeline.synthheads(data.kind, data.size, "train",
-                           data_dir(data.data_dir))
+                           builders.data_dir(data.data_dir))
   ds = ds[index::count].shuffle(seed=data.seed).repeat(None)
 
   def example_fn(example, rng):
@@ -89,3 +80,26 @@ def training_batches(data, image_size: int,
   options = grain.ReadOptions(num_threads=data.worker_threads,
                               prefetch_buffer_size=4)
   return ds.to_iter_dataset(options)
+
+
+def synthetic_batch(batch: int, image_size: int, targets: int,
+                    seed: int = 0) -> dict:
+  """The fields and shapes of a training batch without data, for tests and
+  benchmarks: uniform random images, a centred disc as every target's mask
+  with depth 3.6 on it, and cameras in Portrait4D's view range."""
+  rng = np.random.default_rng(seed)
+  s = image_size
+  yy, xx = np.mgrid[:s, :s] / s - 0.5
+  mask = np.broadcast_to((xx**2 + yy**2 < 0.1).astype(np.float32),
+                         (batch, targets, s, s))
+  yaw = rng.uniform(-0.7, 0.7, (batch, targets))
+  c2w = cameras.random_view_pose(yaw, np.full_like(yaw, 0.2), 0 * yaw,
+                                 np.full_like(yaw, 4.0),
+                                 np.zeros((batch, targets, 3)))
+  intr = cameras.focal_intrinsics(np.full((batch, targets),
+                                          cameras.P4D_FOCAL))
+  f32 = lambda x: np.asarray(x, np.float32)   # noqa: E731
+  return dict(image=f32(rng.uniform(-1, 1, (batch, s, s, 3))),
+              target_image=f32(rng.uniform(-1, 1, (batch, targets, s, s, 3))),
+              target_mask=f32(mask), target_depth=f32(3.6 * mask),
+              target_c2w=f32(c2w), target_intrinsics=f32(intr))

@@ -50,7 +50,8 @@ def perceptual_fn(weights_path: str):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises a ValueError naming the keys that disagree."""
-  factor = 2 ** len(config.model.superres.widths)
+  factor = synthesizer.SynthesizerSizes.from_config(
+      config.model).superres.factor
   if config.neural_resolution * factor != config.image_size:
     raise ValueError(
         f"neural_resolution {config.neural_resolution} x super-resolution "
@@ -71,7 +72,6 @@ class Psi3dTask:
     self.sharding_rules = tuple(
         (str(pattern), spec if isinstance(spec, str) else tuple(spec))
         for pattern, spec in config.sharding_rules)
-    self.factor = config.image_size // config.neural_resolution
     abstract = nnx.eval_shape(self._build_model, jax.random.key(0))
     self.graphdef, abstract_params = nnx.split(abstract, nnx.Param)
     opt = config.optimizer
@@ -114,13 +114,13 @@ class Psi3dTask:
     return multiview_batches.training_batches(
         self.config.data, self.config.image_size, self.config.batch_size)
 
-  def _targets(self, batch: dict) -> dict:
+  def targets(self, batch: dict) -> dict:
     """Flattens [B, T, ...] targets to [B*T, ...] at both resolutions."""
     flat = lambda x: x.reshape(-1, *x.shape[2:])   # noqa: E731
     image = flat(batch["target_image"])
     mask = flat(batch["target_mask"])
     down = functools.partial(image_metrics.area_downsample,
-                             factor=self.factor)
+                             factor=self.sizes.superres.factor)
     full = (mask > 0.99).astype(jnp.float32)
     return dict(image=image, image_raw=down(image), mask_raw=down(mask),
                 depth_raw=down(flat(batch["target_depth"]) * full),
@@ -147,7 +147,7 @@ class Psi3dTask:
   def _generator_loss(self, params, d_params, batch, step, key):
     lc = self.config.loss
     k_render, k_tv = jax.random.split(key)
-    tg = self._targets(batch)
+    tg = self.targets(batch)
     out = self.render(params, batch["image"], batch["target_c2w"],
                       batch["target_intrinsics"], k_render)
     m = tg["mask_raw"][..., None]

@@ -28,22 +28,25 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from p4d_jax.data import builders
 from p4d_jax.data import pipeline
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.inference import video_io
+from p4d_jax.rendering import cameras
 from p4d_jax.tasks import multiview_batches
 
 
 def camera_yaw(c2w: np.ndarray) -> np.ndarray:
   """Horizontal angle of camera positions [..., 4, 4] about the y axis."""
-  return np.arctan2(c2w[..., 0, 3], c2w[..., 2, 3])
+  center = cameras.camera_center(c2w)
+  return np.arctan2(center[..., 0], center[..., 2])
 
 
 def eval_pairs(examples: list[dict], max_yaw: float):
   """(example index, target view) for views 1.. within max_yaw of view 0."""
   pairs = []
   for i, ex in enumerate(examples):
-    yaw = camera_yaw(np.asarray(ex["camera"])[:, :16].reshape(-1, 4, 4))
+    yaw = camera_yaw(cameras.unpack_label(np.asarray(ex["camera"]))[0])
     gap = np.abs(np.angle(np.exp(1j * (yaw - yaw[0]))))
     pairs += [(i, v) for v in range(1, len(yaw)) if gap[v] <= max_yaw]
   return pairs
@@ -58,7 +61,7 @@ class NovelViewEvaluator:
     self.outdir = os.path.join(workdir, "eval")
     data = cfg.data
     ds = pipeline.synthheads(data.kind, data.size, "test",
-                             multiview_batches.data_dir(data.data_dir))
+                             builders.data_dir(data.data_dir))
     count = min(cfg.eval.identities, len(ds))
     examples = [ds[i] for i in range(count)]
     self.pairs = eval_pairs(examples, cfg.eval.max_yaw)
@@ -75,7 +78,7 @@ class NovelViewEvaluator:
   def _render_batch(self, params, batch):
     out = self.task.render(params, batch["image"], batch["target_c2w"],
                            batch["target_intrinsics"], jax.random.key(0))
-    tg = self.task._targets(batch)   # pylint: disable=protected-access
+    tg = self.task.targets(batch)
     to01 = lambda x: (x + 1.0) / 2.0   # noqa: E731
     pred, target = to01(out["image"]), to01(tg["image"])
     source = to01(batch["image"])

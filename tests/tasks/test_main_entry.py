@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -109,13 +110,8 @@ def test_entry_point_runs_evaluates_and_resumes_exactly(tmp_path, data_dir,
   got_state, got_data = final_checkpoint(killed)
   assert got_data == want_data          # the same batches were seen
   for k in ("params", "ema", "opt_state"):
-    want_leaves = [np.asarray(x) for x in _leaves(want_state[k])]
-    got_leaves = [np.asarray(x) for x in _leaves(got_state[k])]
+    want_leaves = [np.asarray(x) for x in jax.tree.leaves(want_state[k])]
+    got_leaves = [np.asarray(x) for x in jax.tree.leaves(got_state[k])]
     assert len(want_leaves) == len(got_leaves) > 0
     for a, b in zip(got_leaves, want_leaves):
       np.testing.assert_array_equal(a, b)
-
-
-def _leaves(tree):
-  import jax   # pylint: disable=import-outside-toplevel
-  return jax.tree.leaves(tree)

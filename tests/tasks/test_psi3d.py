@@ -33,22 +33,8 @@ def small_config(**loss):
 
 
 def synthetic_batch(config, seed=0, targets=2):
-  """Random images with a disc-shaped mask and real cameras [B, T, ...]."""
-  rng = np.random.default_rng(seed)
-  b, s = config.batch_size, config.image_size
-  yy, xx = np.mgrid[:s, :s] / s - 0.5
-  mask = np.broadcast_to((xx**2 + yy**2 < 0.1).astype(np.float32),
-                         (b, targets, s, s))
-  yaw = rng.uniform(-0.7, 0.7, (b, targets))
-  c2w = cameras.random_view_pose(yaw, np.full_like(yaw, 0.2), 0 * yaw,
-                                 np.full_like(yaw, 4.0),
-                                 np.zeros((b, targets, 3)))
-  intr = cameras.focal_intrinsics(np.full((b, targets), cameras.P4D_FOCAL))
-  f32 = lambda x: np.asarray(x, np.float32)   # noqa: E731
-  return dict(image=f32(rng.uniform(-1, 1, (b, s, s, 3))),
-              target_image=f32(rng.uniform(-1, 1, (b, targets, s, s, 3))),
-              target_mask=f32(mask), target_depth=f32(3.6 * mask),
-              target_c2w=f32(c2w), target_intrinsics=f32(intr))
+  return multiview_batches.synthetic_batch(config.batch_size,
+                                           config.image_size, targets, seed)
 
 
 def step_on(task, state, batch, shape):
@@ -130,7 +116,7 @@ def test_adversarial_training_updates_the_discriminator_with_lazy_r1():
 def test_targets_downsample_and_keep_depth_only_on_full_head_blocks():
   task = psi3d.Psi3dTask(small_config())
   batch = synthetic_batch(task.config)
-  tg = task._targets(batch)   # pylint: disable=protected-access
+  tg = task.targets(batch)
   assert tg["image_raw"].shape == (16, 16, 16, 3)
   mask = batch["target_mask"].reshape(16, 32, 32)
   blocks = mask.reshape(16, 16, 2, 16, 2).min(axis=(2, 4))

@@ -20,10 +20,15 @@ class Progress:
     self.label = label
     self.every = max(1, every)
     self.start = time.time()
+    self._shown = -1   # `done // every` at the last printed line
 
   def update(self, done: int, **extras) -> None:
-    if not (done == 1 or done == self.total or done % self.every == 0):
+    """Prints on the first update, the last, and whenever `done` reaches a
+    new multiple of `every` (so updates in uneven steps still print)."""
+    step = done // self.every
+    if not (self._shown < 0 or done == self.total or step > self._shown):
       return
+    self._shown = step
     elapsed = time.time() - self.start
     eta = elapsed / max(done, 1) * (self.total - done)
     shown = "  ".join(f"{k} {v}" for k, v in extras.items())

@@ -27,3 +27,13 @@ def synthheads_tiny(tmp_path_factory):
   path = str(tmp_path_factory.mktemp("datasets"))
   make_synthheads.main(["--size", "tiny", "--data_dir", path, "--no_sheet"])
   return path
+
+
+@pytest.fixture(scope="session")
+def psi3d_small_state():
+  """init_state(key 0) of tests/tasks/psi3d_small.py's Psi3d, made once (its
+  initialisation compiles for about 20 s)."""
+  from p4d_jax.tasks import psi3d  # pylint: disable=import-outside-toplevel
+  from tests.tasks import psi3d_small  # pylint: disable=import-outside-toplevel
+  task = psi3d.Psi3dTask(psi3d_small.small_config())
+  return jax.jit(task.init_state)(jax.random.key(0))

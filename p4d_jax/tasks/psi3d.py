@@ -73,10 +73,10 @@ class Psi3dTask:
         (str(pattern), spec if isinstance(spec, str) else tuple(spec))
         for pattern, spec in config.sharding_rules)
     abstract = nnx.eval_shape(self._build_model, jax.random.key(0))
-    self.graphdef, abstract_params = nnx.split(abstract, nnx.Param)
+    self.graphdef, self.abstract_params = nnx.split(abstract, nnx.Param)
     opt = config.optimizer
     self.tx = optimizer.make_optimizer(
-        abstract_params, lr=opt.lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
+        self.abstract_params, lr=opt.lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
         lr_groups=((optimizer.MOTION_LAYERS, opt.motion_lr_scale),))
     self.adversarial = config.loss.adversarial > 0
     if self.adversarial:

@@ -53,21 +53,47 @@ class Checkpointer:
         data=grain.checkpoint.CheckpointRestore(iterator)))
     return restored["state"]
 
-  def restore_params(self, like_params, step: int | None = None):
-    """Only the parameters of a saved state, placed with the shardings of
-    `like_params` (arrays or abstract ones), whatever optimizer state the
-    other run had."""
+  def restore_params(self, like_params, step: int | None = None,
+                     item: str = "params"):
+    """Only one parameter tree of a saved state (`params`, or `ema`), in the
+    structure and shardings of `like_params` (arrays or abstract ones),
+    whatever optimizer state the other run had. Leaves are matched by path,
+    so an nnx.State target takes a checkpoint's plain dicts."""
     step = self.latest_step() if step is None else step
     meta = self.manager.item_metadata(step)["state"]
+    if item not in meta:
+      raise KeyError(f"{self.directory} step {step} has no {item!r}; it has "
+                     f"{sorted(meta)}.")
     target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
                           meta)
     restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target)))["state"]["params"]
-    return jax.tree.map(lambda new, old: jax.device_put(new, old.sharding),
-                        restored, like_params)
+        state=ocp.args.StandardRestore(target)))["state"][item]
+    by_path = {_names(p): v for p, v in
+               jax.tree_util.tree_flatten_with_path(restored)[0]}
+    flat, treedef = jax.tree_util.tree_flatten_with_path(like_params)
+    leaves = []
+    for path, like in flat:
+      name = "/".join(_names(path))
+      value = by_path.get(_names(path))
+      if value is None or value.shape != like.shape:
+        found = "missing" if value is None else f"shape {value.shape}"
+        raise ValueError(
+            f"{self.directory} step {step} {item}: parameter {name} is "
+            f"{found}, the model wants {like.shape}. Was it written by a "
+            "model of another size?")
+      leaves.append(jax.device_put(value, like.sharding))
+    return jax.tree.unflatten(treedef, leaves)
 
   def close(self):
     self.manager.close()
+
+
+def _names(path) -> tuple[str, ...]:
+  """A pytree key path as strings, ignoring nnx's `.value` attribute level
+  and the key kinds (Orbax stores list indices and int keys as strings)."""
+  names = (getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))
+           for k in path)
+  return tuple(str(n) for n in names if n != "value")
 
 
 def start(ckpt: Checkpointer, init: Callable[[], State], target: State,

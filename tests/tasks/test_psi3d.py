@@ -7,29 +7,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import psi3d as psi3d_config
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.parallel import sharding
 from p4d_jax.rendering import cameras
 from p4d_jax.tasks import multiview_batches
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi3d_eval
-
-
-def small_config(**loss):
-  """configs/psi3d.py:tiny at 32^2 with 8 + 8 samples and batch 8.
-
-  Adam's eps is 1 here: its step lr * m / (sqrt(v) + eps) then stays linear
-  in the gradient, so a float-rounding change of a near-zero gradient (from
-  a different summation order across devices) cannot flip a weight's step
-  by ~lr, and params compare at float tolerance.
-  """
-  config = psi3d_config.get_config("tiny")
-  config.image_size, config.neural_resolution, config.batch_size = 32, 16, 8
-  config.render.num_coarse = config.render.num_fine = 8
-  config.optimizer.eps = 1.0
-  config.loss.update(loss)
-  return config
+from tests.tasks.psi3d_small import small_config
 
 
 def synthetic_batch(config, seed=0, targets=2):
@@ -48,9 +32,9 @@ def step_on(task, state, batch, shape):
 
 
 @pytest.fixture(scope="module")
-def one_device_step():
+def one_device_step(psi3d_small_state):
   task = psi3d.Psi3dTask(small_config())
-  state = jax.jit(task.init_state)(jax.random.key(0))
+  state = psi3d_small_state
   batch = synthetic_batch(task.config)
   single = mesh_lib.make_mesh({"data": 1}, jax.devices()[:1])
   step = jax.jit(task.train_step)

@@ -1,0 +1,338 @@
+"""The pseudo multi-view stage: Psi3d's novel views of every clip frame.
+
+For every frame of every clip, Psi3d (EMA weights) reconstructs the frame's
+static tri-plane and renders it at K cameras drawn from Portrait4D's random
+view distribution, seeded per (clip, frame). The frames, views and cameras
+go to sharded TFRecords (`pseudo_view_records` is the schema):
+
+    OUT/settings.json                       what the records were made with
+    OUT/pseudo_views-00003-of-00016.tfrecord  whole clips, frames in order
+    OUT/pseudo_views-00003-of-00016.json    its records, clips, size, sha256
+    OUT/manifest.json                       written once every shard is done
+
+Shards are split across processes (shard i belongs to process i % count) and
+each batch of frames across this host's devices. A shard is written under a
+temp name and renamed when complete, so a rerun after a kill skips finished
+shards and redoes only unfinished ones, byte for byte the same (for the same
+settings and device count).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import time
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
+
+from p4d_jax.data import builders
+from p4d_jax.data import pipeline
+from p4d_jax.data import pseudo_view_records as records
+from p4d_jax.data import tfrecord_io
+from p4d_jax.progress import Progress
+from p4d_jax.rendering import cameras
+
+SETTINGS = "settings.json"
+MANIFEST = "manifest.json"
+
+
+def shard_name(index: int, count: int) -> str:
+  return f"pseudo_views-{index:05d}-of-{count:05d}.tfrecord"
+
+
+def shard_clips(num_clips: int, num_shards: int) -> list[range]:
+  """Contiguous, balanced clip ranges, one per shard."""
+  if not 1 <= num_shards <= num_clips:
+    raise ValueError(f"num_shards must be in [1, {num_clips}] (the number of "
+                     f"clips); got {num_shards}.")
+  edges = np.linspace(0, num_clips, num_shards + 1).round().astype(int)
+  return [range(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def process_shards(num_shards: int, process_index: int,
+                   process_count: int) -> list[int]:
+  """The shards one process writes: every process_count-th."""
+  return list(range(process_index, num_shards, process_count))
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipSource:
+  """Clips to render. `get(i)` gives clip i as a dict: uint8 `image`
+  [T, S, S, 3], camera labels `camera` [T, 25], optional uint8 `mask`
+  [T, S, S], `clip_id` (int) and `clip_name`; `frames[i]` is its T."""
+  name: str
+  frames: Sequence[int]
+  get: Callable[[int], dict]
+
+
+def synthheads_clips(size: str, split: str, data_dir: str = "") -> ClipSource:
+  """A built SynthHeads `clips` set; clip ids are identity numbers."""
+  ds = pipeline.synthheads("clips", size, split, builders.data_dir(data_dir))
+  name = f"synthheads_clips/{size}/{split}"
+
+  def get(i: int) -> dict:
+    ex = ds[i]
+    return dict(image=ex["image"], mask=ex["mask"], camera=ex["camera"],
+                clip_id=int(ex["identity_index"]), clip_name=f"{name}/{i}")
+  return ClipSource(name, [builders.SIZES[size].frames] * len(ds), get)
+
+
+@functools.partial(jax.jit, static_argnames=("views", "ranges"))
+def frame_cameras(seed: int, clip_ids: jax.Array, frame_indices: jax.Array,
+                  views: int, ranges: cameras.RandomViewRanges) -> jax.Array:
+  """[F] clip ids and frame indices -> cam2world [F, views, 4, 4], each
+  frame's draw seeded by (seed, clip id, frame index) alone."""
+  base = jax.random.fold_in(jax.random.key(seed), 0)
+
+  def one(clip, frame):
+    key = jax.random.fold_in(jax.random.fold_in(base, clip), frame)
+    return cameras.sample_random_views(key, views, ranges)
+  return jax.vmap(one)(clip_ids.astype(jnp.uint32),
+                       frame_indices.astype(jnp.uint32))
+
+
+def render_key(seed: int, clip_id: int, frame_index: int) -> jax.Array:
+  """The rendering key of a batch whose first frame is (clip_id,
+  frame_index): it seeds the stratified sample jitter."""
+  key = jax.random.fold_in(jax.random.key(seed), 1)
+  return jax.random.fold_in(jax.random.fold_in(key, clip_id), frame_index)
+
+
+def _to_uint8(x: jax.Array) -> jax.Array:
+  """[-1, 1] -> uint8."""
+  return jnp.clip(jnp.round((x + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
+
+
+class PseudoViewRenderer:
+  """Psi3d's renders of batches of frames, split over this host's devices.
+
+  `task` is a `Psi3dTask` and `params` its (EMA) parameters. Calls take
+  `frames` frames at a time (padded up to a multiple of the device count)
+  and give uint8 images [F, K, S, S, 3], uint8 opacity [F, K, N, N] and
+  depth [F, K, N, N] as numpy.
+  """
+
+  def __init__(self, task, params, frames: int,
+               devices: Sequence[jax.Device] | None = None):
+    devices = list(devices or jax.local_devices())
+    mesh = jax.sharding.Mesh(np.array(devices), ("data",))
+    self.frames = -(-frames // len(devices)) * len(devices)
+    self.image_size = task.config.image_size
+    self.neural_resolution = task.config.neural_resolution
+    replicated = NamedSharding(mesh, PartitionSpec())
+    split = NamedSharding(mesh, PartitionSpec("data"))
+    self.params = jax.device_put(params, replicated)
+    self._split = split
+
+    def render(params, image, c2w, intrinsics, key):
+      f, k = c2w.shape[:2]
+      image = image.astype(jnp.float32) / 127.5 - 1.0
+      out = task.render(params, image, c2w, intrinsics, key)
+      n, s = self.neural_resolution, self.image_size
+      return dict(image=_to_uint8(out["image"]).reshape(f, k, s, s, 3),
+                  mask=_to_uint8(out["mask"]).reshape(f, k, n, n),
+                  depth=out["depth"].reshape(f, k, n, n))
+    self._render = jax.jit(render, in_shardings=(replicated, split, split,
+                                                  split, replicated),
+                           out_shardings=split)
+
+  def __call__(self, image: np.ndarray, c2w: np.ndarray,
+               intrinsics: np.ndarray, key: jax.Array) -> dict:
+    """image uint8 [F, S, S, 3], c2w [F, K, 4, 4], intrinsics [F, K, 3, 3]
+    with F <= self.frames."""
+    count = len(image)
+    pad = lambda x: np.concatenate(   # noqa: E731  repeat the last frame
+        [x, np.repeat(x[-1:], self.frames - count, axis=0)])
+    out = self._render(self.params, pad(image), pad(c2w), pad(intrinsics),
+                       key)
+    return {k: np.asarray(v)[:count] for k, v in out.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+  """Everything that decides the records' bytes (saved as settings.json)."""
+  checkpoint: str
+  checkpoint_step: int
+  clips: str                 # the clip source's name
+  num_clips: int
+  views: int
+  ranges: cameras.RandomViewRanges
+  seed: int
+  num_shards: int
+  frames_per_batch: int
+  store_masks: bool
+  store_depth: bool
+
+  def to_json(self) -> dict:
+    d = dataclasses.asdict(self)
+    d["ranges"] = {k: list(v) for k, v in d["ranges"].items()}
+    return dict(schema_version=records.SCHEMA_VERSION, **d)
+
+
+def write_json(path: str, value: dict) -> None:
+  """Atomically (a temp name per process, then rename)."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  with open(tmp, "w") as f:
+    json.dump(value, f, indent=1, sort_keys=True)
+  os.replace(tmp, path)
+
+
+def _check_settings(out_dir: str, settings: Settings) -> None:
+  """Records settings.json, or refuses a directory made with others."""
+  path = os.path.join(out_dir, SETTINGS)
+  want = settings.to_json()
+  if os.path.exists(path):
+    with open(path) as f:
+      have = json.load(f)
+    changed = sorted(k for k in set(have) | set(want)
+                     if have.get(k) != want.get(k))
+    if changed:
+      raise ValueError(
+          f"{out_dir} holds pseudo views made with other settings "
+          f"({', '.join(changed)} differ; see {path}). Write to another "
+          "directory, or delete this one to redo it.")
+    return
+  write_json(path, want)
+
+
+def _shard_summary(path: str) -> dict:
+  """A finished shard's sidecar content, read back from the shard (CRCs
+  checked, so a shard damaged since is caught here)."""
+  digest = hashlib.sha256()
+  clips: list[list[int]] = []
+  count = 0
+  for offset, data in tfrecord_io.read_records(path):
+    clip_id, _, _ = records.clip_key(data, f"{path}@{offset}")
+    if not clips or clips[-1][0] != clip_id:
+      clips.append([clip_id, 0])
+    clips[-1][1] += 1
+    count += 1
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return dict(file=os.path.basename(path), records=count,
+              bytes=os.path.getsize(path), sha256=digest.hexdigest(),
+              clips=clips)
+
+
+def _frame_batches(clip_range: range, get_clip: Callable[[int], dict],
+                   batch: int):
+  """Batches of (clip, frame index) over the range's frames, in order."""
+  pending = []
+  for i in clip_range:
+    clip = get_clip(i)
+    for t in range(len(clip["image"])):
+      pending.append((clip, t))
+      if len(pending) == batch:
+        yield pending
+        pending = []
+  if pending:
+    yield pending
+
+
+def _write_shard(path: str, clip_range: range, get_clip, renderer,
+                 settings: Settings, on_batch: Callable[[int], None]) -> None:
+  writer = tfrecord_io.TFRecordWriter(path)
+  try:
+    for batch in _frame_batches(clip_range, get_clip,
+                                settings.frames_per_batch):
+      clip_ids = np.array([c["clip_id"] for c, _ in batch])
+      frames = np.array([t for _, t in batch])
+      labels = np.stack([c["camera"][t] for c, t in batch])
+      _, intr = cameras.unpack_label(labels)
+      c2w = frame_cameras(settings.seed, clip_ids, frames, settings.views,
+                          settings.ranges)
+      key = render_key(settings.seed, clip_ids[0], frames[0])
+      out = renderer(np.stack([c["image"][t] for c, t in batch]),
+                     np.asarray(c2w, np.float32),
+                     np.repeat(np.asarray(intr, np.float32)[:, None],
+                               settings.views, axis=1), key)
+      view_labels = np.asarray(cameras.pack_label(
+          c2w, np.broadcast_to(np.asarray(intr)[:, None],
+                               (*c2w.shape[:2], 3, 3))))
+      for j, (clip, t) in enumerate(batch):
+        writer.write(records.encode(
+            clip_id=clip["clip_id"], clip_name=clip["clip_name"],
+            frame_index=t, num_frames=len(clip["image"]),
+            frame_image=clip["image"][t], frame_camera=clip["camera"][t],
+            frame_mask=clip["mask"][t] if "mask" in clip else None,
+            view_image=out["image"][j], view_camera=view_labels[j],
+            view_mask=out["mask"][j] if settings.store_masks else None,
+            view_depth=out["depth"][j] if settings.store_depth else None))
+      on_batch(len(batch))
+    writer.commit()
+  except BaseException:
+    writer.abort()
+    raise
+
+
+def run(source: ClipSource, renderer: PseudoViewRenderer,
+        settings: Settings, out_dir: str, process_index: int = 0,
+        process_count: int = 1) -> dict:
+  """Writes this process's unfinished shards; the manifest once all exist.
+  Returns a summary: shards written and skipped, frames, seconds."""
+  if (source.name, len(source.frames)) != (settings.clips,
+                                           settings.num_clips):
+    raise ValueError(f"Settings are for {settings.num_clips} clips of "
+                     f"{settings.clips}, the source is {len(source.frames)} "
+                     f"of {source.name}.")
+  os.makedirs(out_dir, exist_ok=True)
+  _check_settings(out_dir, settings)
+  plan = shard_clips(settings.num_clips, settings.num_shards)
+  mine = process_shards(settings.num_shards, process_index, process_count)
+  path = lambda i: os.path.join(   # noqa: E731
+      out_dir, shard_name(i, settings.num_shards))
+  todo = [i for i in mine if not os.path.exists(path(i))]
+  frames = sum(source.frames[c] for i in todo for c in plan[i])
+  batch = settings.frames_per_batch   # about 50 progress lines per run
+  progress = Progress(max(frames, 1), "pseudo-views frames",
+                      every=batch * max(1, frames // (50 * batch)))
+  done = 0
+  start = time.time()
+
+  def on_batch(count):
+    nonlocal done
+    done += count
+    progress.update(done)
+
+  for i in todo:
+    _write_shard(path(i), plan[i], source.get, renderer, settings, on_batch)
+    write_json(path(i)[:-len(".tfrecord")] + ".json", _shard_summary(path(i)))
+  seconds = time.time() - start
+  for i in mine:   # a kill between a shard's rename and its sidecar
+    sidecar = path(i)[:-len(".tfrecord")] + ".json"
+    if not os.path.exists(sidecar):
+      write_json(sidecar, _shard_summary(path(i)))
+  manifest = write_manifest(out_dir, settings)
+  return dict(shards_written=len(todo), shards_skipped=len(mine) - len(todo),
+              frames=frames, seconds=seconds,
+              frames_per_second=frames / seconds if frames else None,
+              manifest=manifest)
+
+
+def write_manifest(out_dir: str, settings: Settings) -> str | None:
+  """manifest.json once every shard and its sidecar exist (else None: other
+  processes are still writing). Any process may write it; all would write
+  the same bytes."""
+  shards = []
+  for i in range(settings.num_shards):
+    sidecar = os.path.join(
+        out_dir, shard_name(i, settings.num_shards)[:-len(".tfrecord")] +
+        ".json")
+    if not os.path.exists(sidecar):
+      return None
+    with open(sidecar) as f:
+      shards.append(json.load(f))
+  path = os.path.join(out_dir, MANIFEST)
+  write_json(path, dict(
+      settings=settings.to_json(), shards=shards,
+      records=sum(s["records"] for s in shards),
+      clips=sum(len(s["clips"]) for s in shards)))
+  return path

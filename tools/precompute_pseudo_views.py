@@ -1,0 +1,126 @@
+"""Renders Psi3d's pseudo views of every clip frame into sharded TFRecords.
+
+  python tools/precompute_pseudo_views.py --config=configs/pseudo_views.py:tiny \
+      --config.checkpoint=runs/psi3d_tiny --out=outputs/pseudo_views/tiny
+
+(from a fresh clone, prefix `bash launch/run.sh`). Any config key can be
+overridden (`--config.views=8`, `--config.cameras.yaw='(-0.5, 0.5)'`).
+Rerunning skips finished shards and redoes an interrupted one; several
+processes (`--process_index/--process_count`, default: JAX's) split the
+shards between them. OUT/sheet.png shows the first frames of the first clip
+next to their pseudo views. Read the records with
+`p4d_jax.data.pseudo_view_reader.clips(OUT, seed)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# pylint: disable=wrong-import-position
+import jax  # noqa: E402
+
+from configs import psi3d as psi3d_config  # noqa: E402
+from p4d_jax.data import pseudo_view_records  # noqa: E402
+from p4d_jax.data import pseudo_views  # noqa: E402
+from p4d_jax.data import tfrecord_io  # noqa: E402
+from p4d_jax.inference import video_io  # noqa: E402
+from p4d_jax.rendering import cameras  # noqa: E402
+from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", os.path.join(ROOT, "configs/pseudo_views.py:tiny"),
+    "The stage's config file and argument.", lock_config=True)
+_OUT = flags.DEFINE_string("out", None, "Output directory of the records.")
+_PROCESS_INDEX = flags.DEFINE_integer(
+    "process_index", -1, "This process's index (-1: jax.process_index()).")
+_PROCESS_COUNT = flags.DEFINE_integer(
+    "process_count", -1, "How many processes split the shards (-1: "
+    "jax.process_count()).")
+flags.mark_flags_as_required(["out"])
+
+
+def clip_source(data) -> pseudo_views.ClipSource:
+  if data.source != "synthheads":
+    raise ValueError(f"config.data.source {data.source!r} is not known; use "
+                     "'synthheads'.")
+  return pseudo_views.synthheads_clips(data.size, data.split, data.data_dir)
+
+
+def settings_from(config, checkpoint: str, step: int,
+                  source: pseudo_views.ClipSource) -> pseudo_views.Settings:
+  ranges = cameras.RandomViewRanges(**{
+      k: tuple(float(x) for x in v) for k, v in config.cameras.items()})
+  return pseudo_views.Settings(
+      checkpoint=os.path.abspath(checkpoint), checkpoint_step=step,
+      clips=source.name, num_clips=len(source.frames), views=config.views,
+      ranges=ranges, seed=config.seed, num_shards=config.num_shards,
+      frames_per_batch=config.frames_per_batch,
+      store_masks=config.store_masks, store_depth=config.store_depth)
+
+
+def write_sheet(out_dir: str, settings: pseudo_views.Settings,
+                rows: int = 4) -> str:
+  """The first `rows` frames of shard 0: the frame, then its pseudo views."""
+  path = os.path.join(out_dir, pseudo_views.shard_name(0,
+                                                       settings.num_shards))
+  lines = []
+  for offset, data in tfrecord_io.read_records(path):
+    frame = pseudo_view_records.decode(data, f"{path}@{offset}")
+    lines.append(np.concatenate([frame["frame_image"], *frame["view_image"]],
+                                axis=1))
+    if len(lines) == rows:
+      break
+  return video_io.write_image(os.path.join(out_dir, "sheet.png"),
+                              np.concatenate(lines, axis=0))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  logging.set_verbosity(logging.WARNING)   # Orbax logs restores at INFO.
+  config, out_dir = _CONFIG.value, _OUT.value
+  if not config.checkpoint:
+    raise app.UsageError("Set --config.checkpoint to a Psi3d run directory "
+                         "(the --workdir of `python -m launch.main "
+                         "--config=configs/psi3d.py:tiny`).")
+  source = clip_source(config.data)
+  task, params, step = psi3d_checkpoint.load(
+      config.checkpoint, psi3d_config.get_config("tiny"),
+      None if config.checkpoint_step < 0 else config.checkpoint_step)
+  size = source.get(0)["image"].shape[1]
+  if size != task.config.image_size:
+    raise ValueError(
+        f"The clips ({source.name}) are {size}^2 but the Psi3d run "
+        f"{config.checkpoint} was trained at {task.config.image_size}^2; use "
+        "clips of its resolution (config.data) or another checkpoint.")
+  settings = settings_from(config, config.checkpoint, step, source)
+  renderer = pseudo_views.PseudoViewRenderer(task, params,
+                                             config.frames_per_batch)
+  index = (jax.process_index() if _PROCESS_INDEX.value < 0
+           else _PROCESS_INDEX.value)
+  count = (jax.process_count() if _PROCESS_COUNT.value < 0
+           else _PROCESS_COUNT.value)
+  print(f"[pseudo-views] {source.name}: {len(source.frames)} clips, "
+        f"{config.views} views a frame, Psi3d step {step}, "
+        f"{len(jax.local_devices())} device(s), process {index}/{count}",
+        flush=True)
+  summary = pseudo_views.run(source, renderer, settings, out_dir, index,
+                             count)
+  if summary["manifest"] and index == 0:
+    summary["sheet"] = write_sheet(out_dir, settings)
+  print(json.dumps(summary), flush=True)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -19,6 +19,7 @@ from p4d_jax.data import pseudo_views
 from p4d_jax.data import tfrecord_io
 from p4d_jax.rendering import cameras
 from p4d_jax.tasks import psi3d
+from p4d_jax.train import checkpoint
 from tests.tasks.psi3d_small import small_config
 
 CLIPS, FRAMES, VIEWS, SHARDS = 6, 8, 2, 3
@@ -174,17 +175,21 @@ def test_reader_gives_each_clip_once_per_epoch_split_over_hosts(stage):
     pseudo_view_reader.clips(out, 0, process_index=0, process_count=4)
 
 
-def test_reader_resumes_exactly_from_its_state(stage):
+def test_reader_resumes_exactly_from_a_checkpoint(stage, tmp_path):
   out = stage[-1]
   make = lambda: iter(pseudo_view_reader.clips(   # noqa: E731
       out, seed=2, cycle_length=2, shuffle_window=3))
   it = make()
   for _ in range(4):
     next(it)
-  state = it.get_state()
+  # The train loop's checkpointer saves the iterator next to the state.
+  ckpt = checkpoint.Checkpointer(str(tmp_path))
+  ckpt.save(4, {"step": np.int32(4)}, it)
+  ckpt.wait()
   want = [int(next(it)["clip_id"]) for _ in range(8)]   # crosses an epoch
   resumed = make()
-  resumed.set_state(state)
+  ckpt.restore({"step": jax.ShapeDtypeStruct((), np.int32)}, resumed)
+  ckpt.close()
   assert [int(next(resumed)["clip_id"]) for _ in range(8)] == want
 
 

@@ -31,17 +31,20 @@ CORE = [
     "cmeel-mimalloc==3.4.3; sys_platform == 'linux'",
 ]
 
+# Real-face preprocessing and face metrics; dlib-bin is a wheel (never the dlib sdist).
+FACE = [
+    "scikit-image==0.26.0",
+    "dlib-bin==20.0.1.post1",
+    "face-recognition-models==0.3.0",
+    "opencv-python-headless==4.14.0.94",
+]
+
 EXTRAS = {
     # clu.metric_writers / periodic_actions import TensorFlow at import time.
     "tf": ["tensorflow-cpu==2.21.0"],
-    # Real-face preprocessing and face metrics; dlib-bin is a wheel (never the dlib sdist).
-    "face": [
-        "scikit-image==0.26.0",
-        "dlib-bin==20.0.1.post1",
-        "face-recognition-models==0.3.0",
-        "opencv-python-headless==4.14.0.94",
-    ],
-    "test": ["pytest>=8", "scipy"],
+    "face": FACE,
+    # The tests cover the face preprocessing too.
+    "test": ["pytest>=8", "scipy"] + FACE,
 }
 
 setuptools.setup(

@@ -7,7 +7,9 @@
                        128^2) through a Psi3d trained at 128^2: 4 views, 64
                        shards
 
-`checkpoint` is the Psi3d run directory (launch.main's --workdir); its EMA
+`data.source` is "synthheads" (a built SynthHeads clips set: `size`,
+`split`, `data_dir`) or "preprocessed" (tools/preprocess.py's output root in
+`data_dir`). `checkpoint` is the Psi3d run directory (launch.main's --workdir); its EMA
 weights render. `cameras` are Portrait4D's random-view ranges (radians and
 world units, `rendering.cameras.RandomViewRanges`). Everything but
 `frames_per_batch`'s effect on speed decides the records' bytes and is

@@ -51,10 +51,12 @@ flags.mark_flags_as_required(["out"])
 
 
 def clip_source(data) -> pseudo_views.ClipSource:
-  if data.source != "synthheads":
-    raise ValueError(f"config.data.source {data.source!r} is not known; use "
-                     "'synthheads'.")
-  return pseudo_views.synthheads_clips(data.size, data.split, data.data_dir)
+  if data.source == "synthheads":
+    return pseudo_views.synthheads_clips(data.size, data.split, data.data_dir)
+  if data.source == "preprocessed":   # tools/preprocess.py's output root
+    return pseudo_views.preprocessed_clips(data.data_dir)
+  raise ValueError(f"config.data.source {data.source!r} is not known; use "
+                   "'synthheads' or 'preprocessed'.")
 
 
 def settings_from(config, checkpoint: str, step: int,

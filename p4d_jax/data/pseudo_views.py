@@ -33,6 +33,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
 from p4d_jax.data import builders
+from p4d_jax.data import clip_files
 from p4d_jax.data import pipeline
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
@@ -82,6 +83,17 @@ def synthheads_clips(size: str, split: str, data_dir: str = "") -> ClipSource:
     return dict(image=ex["image"], mask=ex["mask"], camera=ex["camera"],
                 clip_id=int(ex["identity_index"]), clip_name=f"{name}/{i}")
   return ClipSource(name, [builders.SIZES[size].frames] * len(ds), get)
+
+
+def preprocessed_clips(root: str) -> ClipSource:
+  """Clips written by tools/preprocess.py under root (clip_files)."""
+  names = clip_files.list_clips(root)
+  if not names:
+    raise FileNotFoundError(f"{root} holds no preprocessed clips; write "
+                            "them with tools/preprocess.py.")
+  frames = [clip_files.read_meta(root, n)["frames"] for n in names]
+  return ClipSource(f"preprocessed:{os.path.abspath(root)}", frames,
+                    lambda i: clip_files.read_clip(root, names[i]))
 
 
 @functools.partial(jax.jit, static_argnames=("views", "ranges"))

@@ -1,0 +1,78 @@
+"""Real images and videos -> aligned clips for the pseudo-view stage.
+
+  python tools/preprocess.py portrait.jpg talk.mp4 --out=outputs/clips --size=512
+
+Each input becomes one clip, OUT/<name>/ (see p4d_jax/data/clip_files.py):
+aligned crops, 68 landmarks in the crop, and head-frame camera labels. Video
+landmarks are smoothed over time (one-euro filter; --smooth=off turns it
+off). With several faces the largest is taken (--face_index picks another);
+a file without a face, or one that cannot be read, stops with its name.
+Then: `--config.data.source=preprocessed --config.data.data_dir=OUT` in
+tools/precompute_pseudo_views.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# pylint: disable=wrong-import-position
+from p4d_jax.data import clip_files  # noqa: E402
+from p4d_jax.data.faces import head_pose  # noqa: E402
+from p4d_jax.data.faces import landmarks  # noqa: E402
+from p4d_jax.data.faces import preprocess  # noqa: E402
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawTextHelpFormatter)
+  p.add_argument("inputs", nargs="+", help="image or video files")
+  p.add_argument("--out", required=True, help="root directory of the clips")
+  p.add_argument("--size", type=int, default=512, help="crop size (pixels)")
+  p.add_argument("--name", default="",
+                 help="clip name (one input only; default: the file's stem)")
+  p.add_argument("--face_index", type=int, default=0,
+                 help="0 = the largest face, 1 = the next, ...")
+  p.add_argument("--min_score", type=float, default=0.5,
+                 help="dlib HOG detection score threshold")
+  p.add_argument("--smooth", choices=("auto", "on", "off"), default="auto",
+                 help="one-euro smoothing (auto: videos only)")
+  p.add_argument("--min_cutoff", type=float, default=1.0,
+                 help="one-euro cutoff at rest (Hz)")
+  p.add_argument("--beta", type=float, default=1.0,
+                 help="one-euro speed coefficient (eye distances per s)")
+  args = p.parse_args(argv)
+  if args.name and len(args.inputs) > 1:
+    p.error("--name names one clip; give one input with it.")
+  return args
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  finder = landmarks.FaceFinder(min_score=args.min_score)
+  smooth = {"auto": None, "on": True, "off": False}[args.smooth]
+  os.makedirs(args.out, exist_ok=True)
+  for path in args.inputs:
+    frames, fps = preprocess.read_frames(path)
+    clip = preprocess.process(frames, fps, args.size, finder, path,
+                              args.face_index, smooth, args.min_cutoff,
+                              args.beta)
+    name = args.name or os.path.splitext(os.path.basename(path))[0]
+    where = clip_files.write_clip(args.out, name, clip["frames"],
+                                  clip["cameras"], clip["landmarks"],
+                                  fps or 0.0, os.path.abspath(path))
+    angles = head_pose.yaw_pitch_roll(clip["cameras"]).mean(0)
+    print(json.dumps(dict(clip=where, frames=len(frames),
+                          smoothed=bool(clip["smoothed"]),
+                          mean_yaw_pitch_roll_deg=[
+                              round(float(a), 1) for a in angles * 57.29578])),
+          flush=True)
+
+
+if __name__ == "__main__":
+  main()

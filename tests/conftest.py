@@ -37,3 +37,28 @@ def psi3d_small_state():
   from tests.tasks import psi3d_small  # pylint: disable=import-outside-toplevel
   task = psi3d.Psi3dTask(psi3d_small.small_config())
   return jax.jit(task.init_state)(jax.random.key(0))
+
+
+@pytest.fixture(scope="session")
+def pseudo_views_tiny(synthheads_tiny, psi3d_small_state, tmp_path_factory):
+  """The pseudo-view stage run once over SynthHeads clips/tiny (6 clips x 8
+  frames, 32^2) with the small Psi3d: 2 views a frame, 3 shards, seed 3.
+  (source, renderer, settings, task, params, the records' directory)."""
+  # pylint: disable=import-outside-toplevel
+  from p4d_jax.data import pseudo_views
+  from p4d_jax.rendering import cameras
+  from p4d_jax.tasks import psi3d
+  from tests.tasks import psi3d_small
+  task = psi3d.Psi3dTask(psi3d_small.small_config())
+  params = psi3d_small_state["ema"]
+  source = pseudo_views.synthheads_clips("tiny", "train", synthheads_tiny)
+  renderer = pseudo_views.PseudoViewRenderer(task, params, frames=8)
+  settings = pseudo_views.Settings(
+      checkpoint="random", checkpoint_step=0, clips=source.name,
+      num_clips=len(source.frames), views=2,
+      ranges=cameras.RandomViewRanges(), seed=3, num_shards=3,
+      frames_per_batch=8, store_masks=True, store_depth=True)
+  out = str(tmp_path_factory.mktemp("pseudo_views"))
+  summary = pseudo_views.run(source, renderer, settings, out)
+  assert summary["shards_written"] == 3 and summary["frames"] == 48
+  return source, renderer, settings, task, params, out

@@ -115,27 +115,38 @@ class Psi3dTask:
         self.config.data, self.config.image_size, self.config.batch_size)
 
   def targets(self, batch: dict) -> dict:
-    """Flattens [B, T, ...] targets to [B*T, ...] at both resolutions."""
+    """Flattens [B, T, ...] targets to [B*T, ...] at both resolutions
+    (depth only when the batch has `target_depth`)."""
     flat = lambda x: x.reshape(-1, *x.shape[2:])   # noqa: E731
     image = flat(batch["target_image"])
     mask = flat(batch["target_mask"])
     down = functools.partial(image_metrics.area_downsample,
                              factor=self.sizes.superres.factor)
-    full = (mask > 0.99).astype(jnp.float32)
-    return dict(image=image, image_raw=down(image), mask_raw=down(mask),
-                depth_raw=down(flat(batch["target_depth"]) * full),
-                depth_valid=down(full) > 0.999,
-                c2w=flat(batch["target_c2w"]),
-                intrinsics=flat(batch["target_intrinsics"]))
+    out = dict(image=image, image_raw=down(image), mask_raw=down(mask),
+               c2w=flat(batch["target_c2w"]),
+               intrinsics=flat(batch["target_intrinsics"]))
+    if "target_depth" in batch:
+      full = (mask > 0.99).astype(jnp.float32)
+      out.update(depth_raw=down(flat(batch["target_depth"]) * full),
+                 depth_valid=down(full) > 0.999)
+    return out
+
+  def planes(self, model, image: jax.Array, driving=None) -> jax.Array:
+    """Psi3d's tri-planes of images [B, S, S, 3] (motion scale 0; Psi's
+    task animates them with `driving`)."""
+    del driving
+    b = image.shape[0]
+    zeros = jnp.zeros((b, self.sizes.canonical.motion_dim), image.dtype)
+    return model.planes(image, zeros, zeros, jnp.zeros((b,), image.dtype))
 
   def render(self, params, image: jax.Array, c2w: jax.Array,
-             intrinsics: jax.Array, key: jax.Array) -> dict:
-    """Psi3d: inputs [B, S, S, 3], cameras [B, T, 4, 4] / [B, T, 3, 3] ->
-    outputs for [B*T] renders, plus planes [B, ...]."""
+             intrinsics: jax.Array, key: jax.Array, driving=None) -> dict:
+    """Inputs [B, S, S, 3] (and, for Psi, driving images), cameras
+    [B, T, 4, 4] / [B, T, 3, 3] -> outputs for [B*T] renders, plus planes
+    [B, ...]."""
     model = self.model(params)
     b, t = c2w.shape[:2]
-    zeros = jnp.zeros((b, self.sizes.canonical.motion_dim), image.dtype)
-    planes = model.planes(image, zeros, zeros, jnp.zeros((b,), image.dtype))
+    planes = self.planes(model, image, driving)
     bg = model.background_image(image, self.config.neural_resolution)
     out = model.render_planes(
         jnp.repeat(planes, t, axis=0), jnp.repeat(bg, t, axis=0),
@@ -145,11 +156,26 @@ class Psi3dTask:
     return dict(out, planes=planes)
 
   def _generator_loss(self, params, d_params, batch, step, key):
-    lc = self.config.loss
     k_render, k_tv = jax.random.split(key)
     tg = self.targets(batch)
     out = self.render(params, batch["image"], batch["target_c2w"],
                       batch["target_intrinsics"], k_render)
+    terms = self.reconstruction_terms(params, d_params, out, tg, step, k_tv)
+    return self.weighted(terms), (terms, out, tg)
+
+  def weighted(self, terms: dict) -> jax.Array:
+    """The loss: every term times its config.loss weight."""
+    lc = self.config.loss
+    weights = dict(l1=lc.l1, perceptual=lc.lpips, opacity=lc.opacity,
+                   depth=lc.depth, density_tv=lc.density_tv,
+                   adversarial=lc.adversarial,
+                   pseudo_view=lc.get("pseudo_view", 0.0))
+    return sum(weights[k] * v for k, v in terms.items())
+
+  def reconstruction_terms(self, params, d_params, out: dict, tg: dict,
+                           step: jax.Array, k_tv: jax.Array) -> dict:
+    """The unweighted terms of renders `out` against targets `tg`."""
+    lc = self.config.loss
     m = tg["mask_raw"][..., None]
     target01 = (tg["image_raw"] + 1.0) / 2.0
     pairs = [(out["image"], tg["image"]), (out["image_raw"], tg["image_raw"]),
@@ -161,7 +187,7 @@ class Psi3dTask:
       terms["perceptual"] = sum(self.perceptual(a, b) for a, b in pairs)
     terms["opacity"] = losses.opacity((out["mask"] + 1.0) / 2.0,
                                       tg["mask_raw"])
-    if lc.depth > 0:
+    if lc.depth > 0 and "depth_raw" in tg:
       terms["depth"] = losses.l1(out["depth"], tg["depth_raw"],
                                  tg["depth_valid"])
     if lc.density_tv > 0:
@@ -176,11 +202,7 @@ class Psi3dTask:
       d = nnx.merge(self.d_graphdef, d_params)
       terms["adversarial"] = losses.generator_adversarial(
           d(discriminator.dual_input(out["image"], out["image_raw"])))
-    weights = dict(l1=lc.l1, perceptual=lc.lpips, opacity=lc.opacity,
-                   depth=lc.depth, density_tv=lc.density_tv,
-                   adversarial=lc.adversarial)
-    loss = sum(weights[k] * v for k, v in terms.items())
-    return loss, (terms, out, tg)
+    return terms
 
   def _discriminator_step(self, state, out, tg, step):
     lc = self.config.loss

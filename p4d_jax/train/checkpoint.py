@@ -9,6 +9,7 @@ else a fresh init. A SIGTERM sets a flag that the loop turns into a save.
 from __future__ import annotations
 
 import os
+import re
 import signal
 from typing import Any, Callable
 
@@ -53,12 +54,19 @@ class Checkpointer:
         data=grain.checkpoint.CheckpointRestore(iterator)))
     return restored["state"]
 
+  def has_item(self, item: str, step: int | None = None) -> bool:
+    step = self.latest_step() if step is None else step
+    return item in self.manager.item_metadata(step)["state"]
+
   def restore_params(self, like_params, step: int | None = None,
-                     item: str = "params"):
+                     item: str = "params", fresh=None,
+                     fresh_pattern: str | None = None):
     """Only one parameter tree of a saved state (`params`, or `ema`), in the
     structure and shardings of `like_params` (arrays or abstract ones),
     whatever optimizer state the other run had. Leaves are matched by path,
-    so an nnx.State target takes a checkpoint's plain dicts."""
+    so an nnx.State target takes a checkpoint's plain dicts. Parameters the
+    checkpoint lacks whose path matches `fresh_pattern` come from `fresh`
+    (a tree like `like_params`), e.g. a new module on a pretrained model."""
     step = self.latest_step() if step is None else step
     meta = self.manager.item_metadata(step)["state"]
     if item not in meta:
@@ -71,10 +79,16 @@ class Checkpointer:
     by_path = {_names(p): v for p, v in
                jax.tree_util.tree_flatten_with_path(restored)[0]}
     flat, treedef = jax.tree_util.tree_flatten_with_path(like_params)
+    fresh_leaves = (jax.tree.leaves(fresh) if fresh is not None
+                    else [None] * len(flat))
     leaves = []
-    for path, like in flat:
+    for (path, like), new in zip(flat, fresh_leaves):
       name = "/".join(_names(path))
       value = by_path.get(_names(path))
+      if (value is None and new is not None and fresh_pattern and
+          re.search(fresh_pattern, name)):
+        leaves.append(new)
+        continue
       if value is None or value.shape != like.shape:
         found = "missing" if value is None else f"shape {value.shape}"
         raise ValueError(
@@ -98,12 +112,15 @@ def _names(path) -> tuple[str, ...]:
 
 def start(ckpt: Checkpointer, init: Callable[[], State], target: State,
           iterator, resume_from: str | None = None,
-          init_from: str | None = None) -> tuple[State, str]:
+          init_from: str | None = None,
+          init_fresh: str | None = None) -> tuple[State, str]:
   """The run's first state, and where it came from (for the log).
 
   `target` is the state's abstract form (ShapeDtypeStructs with shardings):
   restores land in its shapes and shardings, and `init` only runs when a
-  fresh state or a fresh optimizer is needed.
+  fresh state or a fresh optimizer is needed. With `init_from`, parameters
+  whose path matches `init_fresh` may be absent there (they keep `init`'s
+  values), and an `ema` starts from the other run's EMA (or its params).
   """
   if ckpt.latest_step() is not None:
     return (ckpt.restore(target, iterator),
@@ -120,7 +137,14 @@ def start(ckpt: Checkpointer, init: Callable[[], State], target: State,
     if whole:
       state = other.restore(target, iterator)
     else:
-      state = dict(init(), params=other.restore_params(target["params"]))
+      fresh = init()
+      state = dict(fresh, params=other.restore_params(
+          target["params"], step, fresh=fresh["params"],
+          fresh_pattern=init_fresh))
+      if "ema" in fresh:
+        state["ema"] = other.restore_params(
+            target["ema"], step, "ema" if other.has_item("ema", step)
+            else "params", fresh=fresh["ema"], fresh_pattern=init_fresh)
     other.close()
     kind = "resumed" if whole else "initialised parameters"
     return state, f"{kind} from {other.directory} step {step}"

@@ -30,6 +30,8 @@ State = dict   # {"params": ..., "opt_state": ..., "step": ..., anything else}
 
 
 class Task(Protocol):
+  """Optionally also `init_fresh`: a regex of parameter paths that an
+  `init_from` checkpoint may lack (a module new to this task)."""
   batch_size: int
   sharding_rules: Sequence[sharding.Rule]
 
@@ -92,7 +94,8 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
       jax.jit(task.init_state, out_shardings=state_shardings), init_key)
   state, origin = checkpoint.start(ckpt, init, target, iterator,
                                    cfg.resume_from or None,
-                                   cfg.init_from or None)
+                                   cfg.init_from or None,
+                                   getattr(task, "init_fresh", None))
   batch_sharding = mesh_lib.batch_sharding(mesh)
   step_fn = jax.jit(task.train_step, donate_argnums=0,
                     out_shardings=(state_shardings, None))

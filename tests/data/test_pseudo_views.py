@@ -18,28 +18,15 @@ from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import pseudo_views
 from p4d_jax.data import tfrecord_io
 from p4d_jax.rendering import cameras
-from p4d_jax.tasks import psi3d
 from p4d_jax.train import checkpoint
-from tests.tasks.psi3d_small import small_config
 
 CLIPS, FRAMES, VIEWS, SHARDS = 6, 8, 2, 3
 
 
 @pytest.fixture(scope="module")
-def stage(synthheads_tiny, psi3d_small_state, tmp_path_factory):
+def stage(pseudo_views_tiny):
   """(source, renderer, settings, task, params, a finished run's dir)."""
-  task, params = psi3d.Psi3dTask(small_config()), psi3d_small_state["ema"]
-  source = pseudo_views.synthheads_clips("tiny", "train", synthheads_tiny)
-  renderer = pseudo_views.PseudoViewRenderer(task, params, frames=8)
-  settings = pseudo_views.Settings(
-      checkpoint="random", checkpoint_step=0, clips=source.name,
-      num_clips=len(source.frames), views=VIEWS,
-      ranges=cameras.RandomViewRanges(), seed=3, num_shards=SHARDS,
-      frames_per_batch=8, store_masks=True, store_depth=True)
-  out = str(tmp_path_factory.mktemp("pseudo_views"))
-  summary = pseudo_views.run(source, renderer, settings, out)
-  assert summary["shards_written"] == SHARDS and summary["frames"] == 48
-  return source, renderer, settings, task, params, out
+  return pseudo_views_tiny
 
 
 def shard_files(directory):

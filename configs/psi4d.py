@@ -1,0 +1,55 @@
+"""Psi (the 4D synthesizer) training as an ml_collections config.
+
+  get_config("tiny")            configs/psi3d.py:tiny's network plus a motion
+                                encoder, on the pseudo views of
+                                configs/pseudo_views.py:tiny, initialised from
+                                a psi3d:tiny run
+  get_config("tiny_monocular")  ablation: no pseudo views (motion from the real
+                                frame, no cross-view term)
+  get_config("tiny_scratch")    ablation: no Psi3d initialisation
+  get_config("paper")           the released sizes (548-d motion)
+
+Run: `python -m launch.main --config=configs/psi4d.py:tiny --workdir=DIR
+--config.data.pseudo_views=OUT --config.train.init_from=PSI3D_RUN/checkpoints`.
+Sections as configs/psi3d.py, plus `motion` (the encoder: widths, frozen,
+weights = an .npz for an external encoder) and the Psi terms in `loss`:
+p_motion (share of each batch driven by a pseudo view), pseudo_view (weight
+of the cross-view perceptual term) and pseudo_every (its period).
+"""
+
+import ml_collections
+
+from configs import psi3d
+
+
+def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
+  variants = {
+      "tiny": dict(base="tiny"),
+      "tiny_monocular": dict(base="tiny", p_motion=0.0, pseudo_view=0.0),
+      "tiny_scratch": dict(base="tiny", init_from=""),
+      "paper": dict(base="paper"),
+  }
+  if arg not in variants:
+    raise ValueError(f"configs/psi4d.py: unknown argument {arg!r}; use one of "
+                     f"{sorted(variants)}.")
+  v = variants[arg]
+  tiny = v["base"] == "tiny"
+  config = psi3d.get_config(v["base"])
+  config.task = "psi4d"
+  config.motion = ml_collections.ConfigDict(dict(
+      widths=(16, 32) if tiny else (32, 64, 128, 256), frozen=False,
+      weights=""))
+  # One element per clip of the records; each example draws source and
+  # driving frames and two pseudo views of the driving frame.
+  config.data = ml_collections.ConfigDict(dict(
+      pseudo_views="outputs/pseudo_views/tiny" if tiny else "",
+      seed=0, cycle_length=4, shuffle_window=16, skip_corrupt=False))
+  # Real frames carry no depth in the records; Portrait4D's Psi terms:
+  # 90% of motions from pseudo views, the cross-view LPIPS every 4 steps.
+  config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),
+                          pseudo_view=v.get("pseudo_view", 1.0),
+                          pseudo_every=4))
+  config.train.init_from = v.get("init_from",
+                                 "runs/psi3d_tiny/checkpoints" if tiny else "")
+  config.train.eval_every = 0   # no Psi evaluator yet (SynthHeads eval pairs)
+  return config

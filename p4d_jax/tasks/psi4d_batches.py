@@ -1,0 +1,88 @@
+"""Psi's batches: cross-view self-reenactment examples from the pseudo
+multi-view records (`pseudo_view_reader`).
+
+From each clip a seeded generator draws a source frame and a driving frame
+(independently and uniformly, so they may coincide, as in Portrait4D), and
+two distinct pseudo views of the driving frame: view p may drive the motion,
+view q is the cross-view target. An example:
+
+    image              [S, S, 3]   source frame, float32 in [-1, 1]
+    driving_image      [S, S, 3]   the real driving frame
+    motion_view_image  [S, S, 3]   pseudo view p of the driving frame
+    target_image       [1, S, S, 3], target_mask [1, S, S],
+    target_c2w [1, 4, 4], target_intrinsics [1, 3, 3]
+                                   the real driving frame at its camera
+    pseudo_image       [S, S, 3]   pseudo view q, and pseudo_mask [N, N]
+                                   (Psi3d's rendered opacity), pseudo_c2w
+                                   [4, 4], pseudo_intrinsics [3, 3]
+    skipped_records    int         corrupt records skipped (metrics)
+
+Whether the motion comes from view p or from the real frame is decided in
+the step, per batch, with exact counts (see `psi4d.motion_choice`).
+"""
+
+from __future__ import annotations
+
+import grain
+import jax
+import numpy as np
+
+from p4d_jax.data import pseudo_view_reader
+from p4d_jax.rendering import cameras
+from p4d_jax.tasks.multiview_batches import to_float_image
+
+
+def pick(frames: int, views: int, rng: np.random.Generator
+         ) -> tuple[int, int, int, int]:
+  """(source frame, driving frame, motion view p, target view q != p)."""
+  if views < 2:
+    raise ValueError(f"Psi needs at least 2 pseudo views a frame, the "
+                     f"records have {views}; rerun the stage with "
+                     "--config.views=2 or more.")
+  source, driving = rng.integers(frames, size=2)
+  p, q = rng.permutation(views)[:2]
+  return int(source), int(driving), int(p), int(q)
+
+
+def example(clip: dict, image_size: int, rng: np.random.Generator) -> dict:
+  """One training example from a decoded clip (pseudo_view_reader)."""
+  size = clip["frame_image"].shape[1]
+  if size != image_size:
+    raise ValueError(f"The pseudo views of {clip['clip_name']} are {size}^2 "
+                     f"but config.image_size is {image_size}.")
+  if "frame_mask" not in clip or "view_mask" not in clip:
+    raise ValueError(f"{clip['clip_name']}: Psi's losses need frame masks and"
+                     " stored pseudo-view opacity (store_masks); these records"
+                     " lack them.")
+  s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng)
+  c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
+      clip["frame_camera"][d]))
+  pc2w, pintr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
+      clip["view_camera"][d, q]))
+  return dict(
+      image=to_float_image(clip["frame_image"][s]),
+      driving_image=to_float_image(clip["frame_image"][d]),
+      motion_view_image=to_float_image(clip["view_image"][d, p]),
+      target_image=to_float_image(clip["frame_image"][d])[None],
+      target_mask=(clip["frame_mask"][d].astype(np.float32) / 255.0)[None],
+      target_c2w=c2w[None], target_intrinsics=intr[None],
+      pseudo_image=to_float_image(clip["view_image"][d, q]),
+      pseudo_mask=clip["view_mask"][d, q].astype(np.float32) / 255.0,
+      pseudo_c2w=pc2w, pseudo_intrinsics=pintr,
+      skipped_records=np.int32(clip["skipped_records"]))
+
+
+def training_batches(data, image_size: int,
+                     global_batch: int) -> grain.IterDataset:
+  """Endless, checkpointable batches for this host (config.data: the
+  records directory, seed, window and skip_corrupt)."""
+  count = jax.process_count()
+  if global_batch % count:
+    raise ValueError(f"batch_size {global_batch} does not split over "
+                     f"{count} processes.")
+  ds = pseudo_view_reader.clips(
+      data.pseudo_views, data.seed, cycle_length=data.cycle_length,
+      shuffle_window=data.shuffle_window, skip_corrupt=data.skip_corrupt)
+  ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng),
+                     seed=data.seed)
+  return ds.batch(global_batch // count, drop_remainder=True)

@@ -1,0 +1,185 @@
+"""Psi's task: with motion scale 0 Psi is Psi3d exactly; the motion choice
+honours p_motion with exact counts; examples draw seeded, distinct views; a
+step trains what zero-initialised cross-attention lets it train; a Psi3d
+checkpoint initialises Psi with a fresh motion encoder; the batches come
+from the pseudo-view records."""
+
+import os
+
+import grain
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from configs import psi4d as psi4d_config
+from p4d_jax.models import synthesizer
+from p4d_jax.tasks import psi3d
+from p4d_jax.tasks import psi4d
+from p4d_jax.tasks import psi4d_batches
+from p4d_jax.train import checkpoint
+from tests.tasks.psi3d_small import small_config
+
+
+def psi_config(**loss):
+  """configs/psi4d.py:tiny at the tests' small Psi3d size."""
+  config = psi4d_config.get_config("tiny")
+  small = small_config()
+  for key in ("image_size", "neural_resolution", "batch_size", "render",
+              "optimizer"):
+    config[key] = small[key]
+  config.loss.update(loss)
+  return config
+
+
+@pytest.fixture(scope="module")
+def task_and_state():
+  task = psi4d.Psi4dTask(psi_config())
+  return task, jax.jit(task.init_state)(jax.random.key(1))
+
+
+def perturbed(params, seed=0):
+  """Every parameter moved, so zero-initialised cross-attention acts."""
+  rng = np.random.default_rng(seed)
+  return jax.tree.map(
+      lambda x: x + 0.05 * rng.standard_normal(x.shape, np.float32), params)
+
+
+def images(seed, batch=2, size=32):
+  return jnp.asarray(np.random.default_rng(seed).uniform(
+      -1, 1, (batch, size, size, 3)), jnp.float32)
+
+
+def test_motion_scale_zero_is_psi3d_exactly(task_and_state):
+  task, state = task_and_state
+  params = perturbed(state["params"])
+  synth_params = nnx.State({k: v for k, v in params.items()
+                            if k != "motion_encoder"})
+  psi3d_task = psi3d.Psi3dTask(small_config())
+  source, driving = images(0), images(1)
+
+  @jax.jit
+  def planes(params, synth_params):
+    psi_model = task.model(params)
+    zeros = jnp.zeros((2, task.sizes.canonical.motion_dim))
+    return (psi3d_task.model(synth_params).planes(source, zeros, zeros,
+                                                  jnp.zeros((2,))),
+            psi_model.animated_planes(source, driving, 0.0),
+            psi_model.animated_planes(source, driving, 1.0))
+  want, still, moved = planes(params, synth_params)
+  np.testing.assert_array_equal(still, want)
+  # The same weights with motion on do depend on the driving image.
+  assert float(jnp.max(jnp.abs(moved - want))) > 1e-3
+
+
+def test_motion_choice_has_exact_counts():
+  for seed in range(10):
+    key = jax.random.key(seed)
+    chosen = psi4d.motion_choice(key, 8, 0.9)
+    assert int(chosen.sum()) == 7   # round(0.9 * 8), every batch
+    np.testing.assert_array_equal(chosen, psi4d.motion_choice(key, 8, 0.9))
+  assert int(psi4d.motion_choice(key, 8, 0.0).sum()) == 0
+  assert int(psi4d.motion_choice(key, 8, 1.0).sum()) == 8
+  places = {tuple(np.asarray(psi4d.motion_choice(jax.random.key(s), 8, 0.5)))
+            for s in range(10)}
+  assert len(places) > 1
+
+
+def test_picks_are_seeded_and_views_distinct():
+  picks = [psi4d_batches.pick(8, 3, np.random.default_rng(s))
+           for s in range(50)]
+  assert picks == [psi4d_batches.pick(8, 3, np.random.default_rng(s))
+                   for s in range(50)]
+  assert all(p != q for _, _, p, q in picks)
+  assert {s for s, _, _, _ in picks} == set(range(8))
+  with pytest.raises(ValueError, match="at least 2 pseudo views"):
+    psi4d_batches.pick(8, 1, np.random.default_rng(0))
+
+
+def test_batches_come_from_the_records(pseudo_views_tiny):
+  config = psi_config()
+  config.data.pseudo_views = pseudo_views_tiny[-1]
+  batch = next(iter(psi4d_batches.training_batches(config.data, 32, 4)))
+  assert batch["image"].shape == (4, 32, 32, 3)
+  assert batch["target_image"].shape == (4, 1, 32, 32, 3)
+  assert batch["pseudo_mask"].shape == (4, 16, 16)
+  assert batch["pseudo_c2w"].shape == (4, 4, 4)
+  np.testing.assert_array_equal(batch["target_image"][:, 0],
+                                batch["driving_image"])
+  assert float(batch["image"].min()) >= -1 and batch["skipped_records"].sum() == 0
+
+
+def synthetic_psi_batch(batch=8, size=32, neural=16):
+  from p4d_jax.tasks import multiview_batches  # pylint: disable=import-outside-toplevel
+  mv = multiview_batches.synthetic_batch(batch, size, 2, seed=0)
+  return dict(image=mv["image"], driving_image=mv["target_image"][:, 0],
+              motion_view_image=mv["target_image"][:, 1],
+              target_image=mv["target_image"][:, :1],
+              target_mask=mv["target_mask"][:, :1],
+              target_c2w=mv["target_c2w"][:, :1],
+              target_intrinsics=mv["target_intrinsics"][:, :1],
+              pseudo_image=mv["target_image"][:, 1],
+              pseudo_mask=mv["target_mask"][:, 1, ::2, ::2],
+              pseudo_c2w=mv["target_c2w"][:, 1],
+              pseudo_intrinsics=mv["target_intrinsics"][:, 1],
+              skipped_records=np.zeros((batch,), np.int32))
+
+
+def test_step_trains_what_zero_cross_attention_lets_it(task_and_state):
+  task, state = task_and_state
+  state = dict(state, step=jnp.asarray(3, jnp.int32))   # step 4: cross-view
+  new, metrics = jax.jit(task.train_step)(state, synthetic_psi_batch(),
+                                          jax.random.key(2))
+  assert np.isfinite(float(metrics["loss"]))
+  assert float(metrics["pseudo_view"]) > 0
+  flat_old = dict(jax.tree_util.tree_leaves_with_path(state["params"]))
+  flat_new = dict(jax.tree_util.tree_leaves_with_path(new["params"]))
+  moved = {jax.tree_util.keystr(k): not np.array_equal(flat_old[k], v)
+           for k, v in flat_new.items()}
+  # The cross-attention outputs start at zero, so the motion path gets no
+  # gradient on the first step, while those output projections do.
+  assert not any(m for k, m in moved.items() if "motion_encoder" in k)
+  assert any(m for k, m in moved.items() if "attn2" in k and "proj" in k)
+
+
+def test_init_from_a_psi3d_checkpoint(task_and_state, psi3d_small_state,
+                                      tmp_path):
+  task = task_and_state[0]
+  directory = str(tmp_path / "psi3d" / "checkpoints")
+  ckpt = checkpoint.Checkpointer(directory)
+  ckpt.save(5, psi3d_small_state,
+            iter(grain.MapDataset.range(2).to_iter_dataset()))
+  ckpt.wait()
+  ckpt.close()
+  fresh = task_and_state[1]
+  shapes = jax.eval_shape(lambda: fresh)
+  own = checkpoint.Checkpointer(str(tmp_path / "psi4d"))
+  state, origin = checkpoint.start(
+      own, lambda: fresh, shapes, iter(grain.MapDataset.range(2)
+                                       .to_iter_dataset()),
+      init_from=directory, init_fresh=task.init_fresh)
+  own.close()
+  assert origin.startswith("initialised parameters") and "step 5" in origin
+  for item in ("params", "ema"):
+    got = state[item]
+    for k, v in psi3d_small_state[item].items():
+      for a, b in zip(jax.tree.leaves(v), jax.tree.leaves(got[k])):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(jax.tree.leaves(got["motion_encoder"]),
+                    jax.tree.leaves(fresh[item]["motion_encoder"])):
+      np.testing.assert_array_equal(a, b)
+  assert os.path.isdir(directory)
+
+
+def test_synthesizer_paths_are_psi3d_paths(task_and_state):
+  task, _ = task_and_state
+  psi_paths = {jax.tree_util.keystr(p) for p, _ in
+               jax.tree_util.tree_leaves_with_path(task.abstract_params)}
+  synth = nnx.eval_shape(lambda: synthesizer.Synthesizer(
+      task.sizes, nnx.Rngs(0)))
+  synth_paths = {jax.tree_util.keystr(p) for p, _ in
+                 jax.tree_util.tree_leaves_with_path(nnx.state(synth,
+                                                               nnx.Param))}
+  assert synth_paths < psi_paths
+  assert all("motion_encoder" in p for p in psi_paths - synth_paths)

@@ -51,5 +51,9 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
                           pseudo_every=4))
   config.train.init_from = v.get("init_from",
                                  "runs/psi3d_tiny/checkpoints" if tiny else "")
-  config.train.eval_every = 0   # no Psi evaluator yet (SynthHeads eval pairs)
+  # Reenactment against SynthHeads' exact targets (held-out identities).
+  config.eval = ml_collections.ConfigDict(dict(
+      synthheads_size="small" if tiny else "base", data_dir="", pairs=64,
+      batch=8, grid_rows=6))
+  config.train.eval_every = 600 if tiny else 5000
   return config

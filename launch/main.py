@@ -34,7 +34,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 TASKS = {
     "psi3d": ("p4d_jax.tasks.psi3d", "Psi3dTask",
               ("p4d_jax.tasks.psi3d_eval", "NovelViewEvaluator")),
-    "psi4d": ("p4d_jax.tasks.psi4d", "Psi4dTask", None),
+    "psi4d": ("p4d_jax.tasks.psi4d", "Psi4dTask",
+              ("p4d_jax.tasks.psi4d_eval", "ReenactmentEvaluator")),
 }
 
 

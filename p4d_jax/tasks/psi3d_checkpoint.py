@@ -1,4 +1,4 @@
-"""A trained Psi3d from its run directory, for the stages that use it.
+"""A trained Psi3d (or Psi) from its run directory, for what uses it.
 
 A Psi3d run (`launch.main --workdir=DIR`) leaves DIR/config.json and
 DIR/checkpoints/<step>/. `load(DIR, defaults)` rebuilds the task from the saved config
@@ -40,8 +40,9 @@ def run_config(workdir: str, defaults: ml_collections.ConfigDict | None = None
         ".")
   with open(path) as f:
     saved = _tuples(json.load(f))
-  if saved.get("task") != "psi3d":
-    raise ValueError(f"{path} is a {saved.get('task')!r} run, not psi3d.")
+  want = defaults.task if defaults is not None else "psi3d"
+  if saved.get("task") != want:
+    raise ValueError(f"{path} is a {saved.get('task')!r} run, not {want}.")
   if defaults is None:
     return ml_collections.ConfigDict(saved)
   config = ml_collections.ConfigDict(defaults)   # a copy
@@ -54,11 +55,12 @@ def run_config(workdir: str, defaults: ml_collections.ConfigDict | None = None
 
 
 def load(workdir: str, defaults: ml_collections.ConfigDict | None = None,
-         step: int | None = None, sharding=None
+         step: int | None = None, sharding=None, task_class=psi3d.Psi3dTask
          ) -> tuple[psi3d.Psi3dTask, nnx.State, int]:
-  """(task, EMA params, step) of a Psi3d run; `step` None = the newest.
-  `sharding` places the params (default: the default device)."""
-  task = psi3d.Psi3dTask(run_config(workdir, defaults))
+  """(task, EMA params, step) of a run; `step` None = the newest.
+  `sharding` places the params (default: the default device). Psi runs
+  load with task_class=Psi4dTask and configs/psi4d.py's defaults."""
+  task = task_class(run_config(workdir, defaults))
   directory = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{directory} does not exist: the run in "

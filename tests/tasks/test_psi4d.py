@@ -183,3 +183,27 @@ def test_synthesizer_paths_are_psi3d_paths(task_and_state):
                                                                nnx.Param))}
   assert synth_paths < psi_paths
   assert all("motion_encoder" in p for p in psi_paths - synth_paths)
+
+
+def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
+                                                  synthheads_tiny, tmp_path):
+  from p4d_jax.data import pipeline  # pylint: disable=import-outside-toplevel
+  from p4d_jax.tasks import psi4d_eval  # pylint: disable=import-outside-toplevel
+  task, state = task_and_state
+  example = pipeline.synthheads("eval", "tiny", "test", synthheads_tiny)[1]
+  fields = psi4d_eval.pair_fields(example)
+  # Target at the driving camera first, then the novel cameras.
+  assert fields["target_image"].shape == (3, 32, 32, 3)
+  np.testing.assert_array_equal(fields["target_depth"][1:],
+                                example["novel"]["depth"])
+  assert bool(fields["cross_identity"]) == bool(example["cross_identity"])
+  task.config.eval.update(dict(synthheads_size="tiny",
+                               data_dir=synthheads_tiny, batch=4))
+  evaluate = psi4d_eval.ReenactmentEvaluator(task, str(tmp_path))
+  metrics = evaluate(state, 7)
+  assert set(metrics) >= {"same_psnr", "cross_psnr", "same_novel_psnr",
+                          "cross_depth_error", "same_baseline_psnr"}
+  assert all(np.isfinite(v) for v in metrics.values())
+  assert (tmp_path / "eval" / "step_0000007.png").exists()
+  line = (tmp_path / "eval" / "metrics.jsonl").read_text().splitlines()[0]
+  assert '"pairs": 4' in line

@@ -1,0 +1,53 @@
+"""Evaluates a training run's checkpoint with its task's evaluator.
+
+  python tools/eval_run.py --workdir=runs/psi4d_tiny [--step=1200]
+
+Psi3d runs get the held-out novel-view metrics, Psi runs the SynthHeads
+reenactment metrics; both append to WORKDIR/eval/metrics.jsonl and write a
+grid, as the periodic evaluation during training does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# pylint: disable=wrong-import-position
+from absl import logging  # noqa: E402
+
+from launch import main as launch_main  # noqa: E402
+from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
+
+DEFAULTS = {"psi3d": "configs.psi3d", "psi4d": "configs.psi4d"}
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawTextHelpFormatter)
+  p.add_argument("--workdir", required=True)
+  p.add_argument("--step", type=int, default=None)
+  args = p.parse_args(argv)
+  logging.set_verbosity(logging.WARNING)
+  with open(os.path.join(args.workdir, "config.json")) as f:
+    task_name = json.load(f)["task"]
+  if task_name not in DEFAULTS:
+    raise ValueError(f"{args.workdir}: task {task_name!r} has no evaluator.")
+  module, cls, evaluator = launch_main.TASKS[task_name]
+  defaults = importlib.import_module(DEFAULTS[task_name]).get_config("tiny")
+  task, params, step = psi3d_checkpoint.load(
+      args.workdir, defaults, args.step,
+      task_class=getattr(importlib.import_module(module), cls))
+  evaluate = getattr(importlib.import_module(evaluator[0]), evaluator[1])(
+      task, args.workdir)
+  metrics = evaluate({"ema": params}, step)
+  print(json.dumps(dict(workdir=args.workdir, step=step, **metrics)))
+
+
+if __name__ == "__main__":
+  main()

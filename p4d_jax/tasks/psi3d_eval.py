@@ -93,32 +93,15 @@ class NovelViewEvaluator:
         image=out["image"], depth=out["depth"], mask=to01(out["mask"]))
 
   def __call__(self, state: dict, step: int) -> dict:
-    n, size = len(self.pairs), self.cfg.eval.batch
-    results = []
-    for start in range(0, n, size):
-      idx = np.arange(start, start + size) % n   # pad the last batch
-      batch = {k: jnp.asarray(v[idx]) for k, v in self.fields.items()}
-      out = jax.device_get(self._render(state["ema"], batch))
-      keep = min(size, n - start)
-      results.append({k: v[:keep] for k, v in out.items()})
-    out = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+    out = render_all(self._render, state["ema"], self.fields,
+                     self.cfg.eval.batch)
     metrics = {k: float(np.mean(out[k])) for k in
                ("psnr", "ssim", "baseline_psnr", "baseline_ssim", "mask_iou",
                 "depth_error")}
     metrics["psnr_gain"] = metrics["psnr"] - metrics["baseline_psnr"]
-    if jax.process_index() == 0:   # every host computes; one writes
-      self._write(step, metrics, out)
-    print(f"[eval] step {step}: " + "  ".join(
-        f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+    report(self.outdir, step, metrics, lambda: self.grid(out),
+           len(self.pairs))
     return metrics
-
-  def _write(self, step: int, metrics: dict, out: dict) -> None:
-    os.makedirs(self.outdir, exist_ok=True)
-    video_io.write_image(os.path.join(self.outdir, f"step_{step:07d}.png"),
-                         self.grid(out))
-    with open(os.path.join(self.outdir, "metrics.jsonl"), "a") as f:
-      f.write(json.dumps(dict(step=step, time=round(time.time(), 1),
-                              pairs=len(self.pairs), **metrics)) + "\n")
 
   def grid(self, out: dict) -> np.ndarray:
     """uint8 rows: input | (render, target, depth) per target view."""
@@ -140,6 +123,33 @@ class NovelViewEvaluator:
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)))
             for r in rows]
     return np.concatenate(rows, axis=0)
+
+
+def render_all(render, params, fields: dict, batch: int) -> dict:
+  """`render(params, batch)` over every row of `fields` (numpy arrays with
+  a leading row axis), `batch` rows at a time, the last batch padded; the
+  outputs as numpy, one row per input row."""
+  n = len(next(iter(fields.values())))
+  results = []
+  for start in range(0, n, batch):
+    idx = np.arange(start, start + batch) % n   # pad the last batch
+    out = jax.device_get(render(params, {k: jnp.asarray(v[idx])
+                                         for k, v in fields.items()}))
+    results.append({k: v[:min(batch, n - start)] for k, v in out.items()})
+  return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
+
+
+def report(outdir: str, step: int, metrics: dict, grid, pairs: int) -> None:
+  """Prints the metrics; process 0 (every host computes them) appends them
+  to OUTDIR/metrics.jsonl and writes `grid()` as step_<step>.png."""
+  if jax.process_index() == 0:
+    os.makedirs(outdir, exist_ok=True)
+    video_io.write_image(os.path.join(outdir, f"step_{step:07d}.png"), grid())
+    with open(os.path.join(outdir, "metrics.jsonl"), "a") as f:
+      f.write(json.dumps(dict(step=step, time=round(time.time(), 1),
+                              pairs=pairs, **metrics)) + "\n")
+  print(f"[eval] step {step}: " + "  ".join(
+      f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
 
 
 def _nearest(x: np.ndarray, size: int) -> np.ndarray:

@@ -14,9 +14,7 @@ Metrics (means over pairs; `same_` and `cross_` for the two kinds):
 
 from __future__ import annotations
 
-import json
 import os
-import time
 
 import jax
 import jax.numpy as jnp
@@ -27,6 +25,7 @@ from p4d_jax.data import pipeline
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.inference import video_io
 from p4d_jax.rendering import cameras
+from p4d_jax.tasks import psi3d_eval
 from p4d_jax.tasks.multiview_batches import to_float_image
 
 
@@ -89,37 +88,24 @@ class ReenactmentEvaluator:
         depth_error=jnp.mean(depth, axis=1), image=pred[:, 0])
 
   def __call__(self, state: dict, step: int) -> dict:
-    n, size = len(self.fields["image"]), self.cfg.eval.batch
-    results = []
-    for start in range(0, n, size):
-      idx = np.arange(start, start + size) % n   # pad the last batch
-      batch = {k: jnp.asarray(v[idx]) for k, v in self.fields.items()
-               if k != "cross_identity"}
-      out = jax.device_get(self._render(state["ema"], batch))
-      keep = min(size, n - start)
-      results.append({k: v[:keep] for k, v in out.items()})
-    out = {k: np.concatenate([r[k] for r in results]) for k in results[0]}
     cross = self.fields["cross_identity"]
+    out = psi3d_eval.render_all(
+        self._render, state["ema"],
+        {k: v for k, v in self.fields.items() if k != "cross_identity"},
+        self.cfg.eval.batch)
     metrics = {}
     for name, rows in (("same", ~cross), ("cross", cross)):
       for k in ("psnr", "ssim", "perceptual", "baseline_psnr", "novel_psnr",
                 "depth_error"):
         metrics[f"{name}_{k}"] = float(np.mean(out[k][rows]))
-    if jax.process_index() == 0:
-      self._write(step, metrics, out)
-    print(f"[eval] step {step}: " + "  ".join(
-        f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
+    psi3d_eval.report(self.outdir, step, metrics, lambda: self.grid(out),
+                      len(cross))
     return metrics
 
-  def _write(self, step: int, metrics: dict, out: dict) -> None:
-    """metrics.jsonl and a grid: source | driving | result | target."""
-    os.makedirs(self.outdir, exist_ok=True)
+  def grid(self, out: dict) -> np.ndarray:
+    """uint8 rows: source | driving | result | target."""
     rows = [np.concatenate([video_io.to_uint8(x) for x in (
         self.fields["image"][i], self.fields["driving_image"][i],
         out["image"][i], self.fields["target_image"][i, 0])], axis=1)
             for i in range(min(self.cfg.eval.grid_rows, len(out["image"])))]
-    video_io.write_image(os.path.join(self.outdir, f"step_{step:07d}.png"),
-                         np.concatenate(rows, axis=0))
-    with open(os.path.join(self.outdir, "metrics.jsonl"), "a") as f:
-      f.write(json.dumps(dict(step=step, time=round(time.time(), 1),
-                              pairs=len(out["image"]), **metrics)) + "\n")
+    return np.concatenate(rows, axis=0)

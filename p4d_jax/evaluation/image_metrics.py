@@ -17,6 +17,15 @@ def psnr(pred: jax.Array, target: jax.Array, peak: float = 1.0) -> jax.Array:
   return 10.0 * jnp.log10(peak**2 / jnp.maximum(mse, 1e-12))
 
 
+def masked_psnr(pred: jax.Array, target: jax.Array, mask: jax.Array,
+                peak: float = 1.0) -> jax.Array:
+  """PSNR over the pixels of `mask` [B, H, W] (weights): [B, H, W, C] -> [B]."""
+  err = jnp.mean(jnp.square(pred - target), axis=-1)
+  mse = jnp.sum(err * mask, axis=(1, 2)) / jnp.maximum(
+      jnp.sum(mask, axis=(1, 2)), 1e-12)
+  return 10.0 * jnp.log10(peak**2 / jnp.maximum(mse, 1e-12))
+
+
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> jax.Array:
   x = jnp.arange(size, dtype=jnp.float32) - (size - 1) / 2
   g = jnp.exp(-0.5 * jnp.square(x / sigma))

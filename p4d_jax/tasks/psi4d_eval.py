@@ -10,6 +10,12 @@ Metrics (means over pairs; `same_` and `cross_` for the two kinds):
   baseline_psnr            the source frame itself against that target
   novel_psnr               at the novel cameras (geometry consistency)
   depth_error              at every camera, on pixels fully on the head
+  eyes_psnr, mouth_psnr    at the driving camera, inside the regions where
+                           expressions show (`synthheads.regions`)
+  static_eyes_psnr, ...    the same for a render driven by the source itself
+                           (no reenactment): the expression error the model
+                           would make by ignoring the driver. The gap between
+                           the two is the expression it carries over.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import numpy as np
 
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
+from p4d_jax.data.synthheads import regions
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.inference import video_io
 from p4d_jax.rendering import cameras
@@ -35,6 +42,7 @@ def pair_fields(example: dict) -> dict:
   labels = np.concatenate([np.asarray(tgt["camera"])[None],
                            np.asarray(novel["camera"])])
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(labels))
+  size = np.asarray(tgt["mask"]).shape[0]
   return dict(
       image=to_float_image(example["source"]["image"]),
       driving_image=to_float_image(example["driving"]["image"]),
@@ -45,6 +53,8 @@ def pair_fields(example: dict) -> dict:
       target_depth=np.concatenate([np.asarray(tgt["depth"])[None],
                                    novel["depth"]]).astype(np.float32),
       target_c2w=c2w, target_intrinsics=intr,
+      region_mask=regions.region_masks(example["source"]["identity"],
+                                       tgt["camera"], size),
       cross_identity=np.bool_(example["cross_identity"]))
 
 
@@ -70,6 +80,10 @@ class ReenactmentEvaluator:
     out = self.task.render(params, batch["image"], batch["target_c2w"],
                            batch["target_intrinsics"], jax.random.key(0),
                            driving=batch["driving_image"])
+    # Every camera again, so that the samples' jitter matches `out`'s.
+    static = self.task.render(params, batch["image"], batch["target_c2w"],
+                              batch["target_intrinsics"], jax.random.key(0),
+                              driving=batch["image"])
     tg = self.task.targets(batch)
     b, t = batch["target_c2w"].shape[:2]
     per_view = lambda x: x.reshape(b, t, *x.shape[1:])   # noqa: E731
@@ -78,8 +92,14 @@ class ReenactmentEvaluator:
     psnr = per_view(image_metrics.psnr(to01(out["image"]), to01(tg["image"])))
     depth = per_view(image_metrics.depth_error(out["depth"], tg["depth_raw"],
                                                tg["depth_valid"]))
+    in_region = lambda img, k: image_metrics.masked_psnr(  # noqa: E731
+        to01(img), to01(target[:, 0]), batch["region_mask"][:, k])
+    region_psnr = {
+        f"{prefix}{name}_psnr": in_region(img, k)
+        for prefix, img in (("", pred[:, 0]), ("static_", per_view(static["image"])[:, 0]))
+        for k, name in enumerate(regions.REGIONS)}
     return dict(
-        psnr=psnr[:, 0], novel_psnr=jnp.mean(psnr[:, 1:], axis=1),
+        **region_psnr, psnr=psnr[:, 0], novel_psnr=jnp.mean(psnr[:, 1:], axis=1),
         ssim=image_metrics.ssim(to01(pred[:, 0]), to01(target[:, 0])),
         perceptual=jax.vmap(lambda a, c: self.task.perceptual(
             a[None], c[None]))(pred[:, 0], target[:, 0]),
@@ -96,7 +116,8 @@ class ReenactmentEvaluator:
     metrics = {}
     for name, rows in (("same", ~cross), ("cross", cross)):
       for k in ("psnr", "ssim", "perceptual", "baseline_psnr", "novel_psnr",
-                "depth_error"):
+                "depth_error", *(f"{p}{r}_psnr" for p in ("", "static_")
+                                 for r in regions.REGIONS)):
         metrics[f"{name}_{k}"] = float(np.mean(out[k][rows]))
     psi3d_eval.report(self.outdir, step, metrics, lambda: self.grid(out),
                       len(cross))

@@ -14,6 +14,18 @@ def test_psnr_of_a_constant_error_is_its_closed_form():
                              rtol=1e-5)
 
 
+def test_masked_psnr_sees_only_the_masked_pixels():
+  """Error 0.1 inside the mask, 0.5 outside: 20 dB, whatever the outside."""
+  mask = jnp.zeros((1, 8, 8)).at[:, 2:5, 1:7].set(1.0)
+  target = jnp.where(mask[..., None] > 0, 0.1, 0.5) * jnp.ones((1, 8, 8, 3))
+  np.testing.assert_allclose(M.masked_psnr(jnp.zeros_like(target), target,
+                                           mask), [20.0], rtol=1e-5)
+  np.testing.assert_allclose(M.masked_psnr(jnp.zeros_like(target), target,
+                                           jnp.ones((1, 8, 8))),
+                             M.psnr(jnp.zeros_like(target), target),
+                             rtol=1e-5)
+
+
 def test_ssim_of_constant_images_is_the_luminance_term():
   """Constant images have no variance: SSIM = (2ab + C1) / (a^2 + b^2 + C1)."""
   a, b = 0.3, 0.7

@@ -194,6 +194,8 @@ def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
   np.testing.assert_array_equal(fields["target_depth"][1:],
                                 example["novel"]["depth"])
   assert bool(fields["cross_identity"]) == bool(example["cross_identity"])
+  assert fields["region_mask"].shape == (2, 32, 32)
+  assert fields["region_mask"].sum(axis=(1, 2)).min() > 0
   task.config.eval.update(dict(synthheads_size="tiny",
                                data_dir=synthheads_tiny, batch=4))
   evaluate = psi4d_eval.ReenactmentEvaluator(task, str(tmp_path))
@@ -201,6 +203,11 @@ def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
   assert set(metrics) >= {"same_psnr", "cross_psnr", "same_novel_psnr",
                           "cross_depth_error", "same_baseline_psnr"}
   assert all(np.isfinite(v) for v in metrics.values())
+  # A fresh Psi's cross-attention outputs are zero: the driver changes
+  # nothing, so the reenactment IS the source-driven control, pixel for pixel.
+  for kind, region in (("same", "eyes"), ("cross", "mouth")):
+    assert (metrics[f"{kind}_{region}_psnr"] ==
+            metrics[f"{kind}_static_{region}_psnr"])
   assert (tmp_path / "eval" / "step_0000007.png").exists()
   line = (tmp_path / "eval" / "metrics.jsonl").read_text().splitlines()[0]
   assert '"pairs": 4' in line

@@ -68,7 +68,8 @@ def settings_from(config, checkpoint: str, step: int,
       clips=source.name, num_clips=len(source.frames), views=config.views,
       ranges=ranges, seed=config.seed, num_shards=config.num_shards,
       frames_per_batch=config.frames_per_batch,
-      store_masks=config.store_masks, store_depth=config.store_depth)
+      store_masks=config.store_masks, store_depth=config.store_depth,
+      render_frame_masks=config.store_masks and not source.has_masks)
 
 
 def write_sheet(out_dir: str, settings: pseudo_views.Settings,

@@ -67,10 +67,12 @@ def process_shards(num_shards: int, process_index: int,
 class ClipSource:
   """Clips to render. `get(i)` gives clip i as a dict: uint8 `image`
   [T, S, S, 3], camera labels `camera` [T, 25], optional uint8 `mask`
-  [T, S, S], `clip_id` (int) and `clip_name`; `frames[i]` is its T."""
+  [T, S, S] (present for every clip when `has_masks`), `clip_id` (int) and
+  `clip_name`; `frames[i]` is its T."""
   name: str
   frames: Sequence[int]
   get: Callable[[int], dict]
+  has_masks: bool = False
 
 
 def synthheads_clips(size: str, split: str, data_dir: str = "") -> ClipSource:
@@ -82,7 +84,8 @@ def synthheads_clips(size: str, split: str, data_dir: str = "") -> ClipSource:
     ex = ds[i]
     return dict(image=ex["image"], mask=ex["mask"], camera=ex["camera"],
                 clip_id=int(ex["identity_index"]), clip_name=f"{name}/{i}")
-  return ClipSource(name, [builders.SIZES[size].frames] * len(ds), get)
+  return ClipSource(name, [builders.SIZES[size].frames] * len(ds), get,
+                    has_masks=True)
 
 
 def preprocessed_clips(root: str) -> ClipSource:
@@ -181,6 +184,9 @@ class Settings:
   frames_per_batch: int
   store_masks: bool
   store_depth: bool
+  # Clips without masks (real video) get Psi3d's opacity at the frame's own
+  # camera as `frame_mask`: one more view per frame, upsampled to the frame.
+  render_frame_masks: bool = False
 
   def to_json(self) -> dict:
     d = dataclasses.asdict(self)
@@ -234,6 +240,13 @@ def _shard_summary(path: str) -> dict:
               clips=clips)
 
 
+def _upsample_masks(masks: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [F, N, N] -> uint8 [F, size, size], bilinearly."""
+  up = jax.image.resize(jnp.asarray(masks, jnp.float32),
+                        (len(masks), size, size), "linear")
+  return np.asarray(jnp.clip(jnp.round(up), 0, 255).astype(jnp.uint8))
+
+
 def _frame_batches(clip_range: range, get_clip: Callable[[int], dict],
                    batch: int):
   """Batches of (clip, frame index) over the range's frames, in order."""
@@ -261,11 +274,20 @@ def _write_shard(path: str, clip_range: range, get_clip, renderer,
       _, intr = cameras.unpack_label(labels)
       c2w = frame_cameras(settings.seed, clip_ids, frames, settings.views,
                           settings.ranges)
+      own = cameras.unpack_label(labels)[0][:, None]
+      render_c2w = (np.concatenate([c2w, own], axis=1)
+                    if settings.render_frame_masks else c2w)
       key = render_key(settings.seed, clip_ids[0], frames[0])
       out = renderer(np.stack([c["image"][t] for c, t in batch]),
-                     np.asarray(c2w, np.float32),
+                     np.asarray(render_c2w, np.float32),
                      np.repeat(np.asarray(intr, np.float32)[:, None],
-                               settings.views, axis=1), key)
+                               render_c2w.shape[1], axis=1), key)
+      frame_masks = ([c["mask"][t] for c, t in batch] if "mask" in batch[0][0]
+                     else [None] * len(batch))
+      if settings.render_frame_masks:
+        frame_masks = _upsample_masks(out["mask"][:, -1],
+                                      batch[0][0]["image"].shape[1])
+        out = {k: v[:, :-1] for k, v in out.items()}
       view_labels = np.asarray(cameras.pack_label(
           c2w, np.broadcast_to(np.asarray(intr)[:, None],
                                (*c2w.shape[:2], 3, 3))))
@@ -274,7 +296,7 @@ def _write_shard(path: str, clip_range: range, get_clip, renderer,
             clip_id=clip["clip_id"], clip_name=clip["clip_name"],
             frame_index=t, num_frames=len(clip["image"]),
             frame_image=clip["image"][t], frame_camera=clip["camera"][t],
-            frame_mask=clip["mask"][t] if "mask" in clip else None,
+            frame_mask=frame_masks[j],
             view_image=out["image"][j], view_camera=view_labels[j],
             view_mask=out["mask"][j] if settings.store_masks else None,
             view_depth=out["depth"][j] if settings.store_depth else None))

@@ -52,8 +52,9 @@ def example(clip: dict, image_size: int, rng: np.random.Generator) -> dict:
                      f"but config.image_size is {image_size}.")
   if "frame_mask" not in clip or "view_mask" not in clip:
     raise ValueError(f"{clip['clip_name']}: Psi's losses need frame masks and"
-                     " stored pseudo-view opacity (store_masks); these records"
-                     " lack them.")
+                     " stored pseudo-view opacity; these records lack them. Rerun "
+                     "tools/precompute_pseudo_views.py with store_masks=True "
+                     "(clips without masks then get Psi3d's opacity).")
   s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng)
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
       clip["frame_camera"][d]))

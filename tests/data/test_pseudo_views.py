@@ -94,6 +94,41 @@ def test_views_are_psi3d_renders_of_the_frame(stage):
   assert np.mean(np.abs(stored.astype(float) - swapped)) > 0.3
 
 
+def test_clips_without_masks_get_psi3d_opacity_at_their_own_camera(
+    stage, tmp_path):
+  """Real video has no masks: the frame mask is Psi3d's opacity rendered at
+  the frame's own camera (one extra view), upsampled to the frame."""
+  source, renderer, settings, task, params, _ = stage
+  get = lambda i: {k: v for k, v in source.get(i).items()  # noqa: E731
+                   if k != "mask"}
+  unmasked = pseudo_views.ClipSource("unmasked", source.frames[:1], get)
+  mine = pseudo_views.Settings(**{**settings.__dict__, "clips": "unmasked",
+                                  "num_clips": 1, "num_shards": 1,
+                                  "render_frame_masks": True})
+  pseudo_views.run(unmasked, renderer, mine, str(tmp_path))
+  frames = all_frames(tmp_path)
+  assert len(frames) == FRAMES
+  assert frames[0]["view_image"].shape[0] == VIEWS   # the extra view is not one
+  key = pseudo_views.render_key(mine.seed, frames[0]["clip_id"], 0)
+  views, _ = cameras.unpack_label(np.stack([f["view_camera"] for f in frames]))
+  own, intr = cameras.unpack_label(np.stack([f["frame_camera"]
+                                             for f in frames]))
+  c2w = np.concatenate([np.asarray(views), np.asarray(own)[:, None]], axis=1)
+  images = np.stack([f["frame_image"] for f in frames])
+  got = jax.jit(task.render)(params, images.astype(np.float32) / 127.5 - 1.0,
+                             c2w, np.repeat(np.asarray(intr)[:, None],
+                                            VIEWS + 1, axis=1), key)
+  opacity = np.asarray(got["mask"]).reshape(FRAMES, VIEWS + 1, 16, 16)
+  want = jax.image.resize((opacity[:, -1] + 1.0) * 127.5, (FRAMES, 32, 32),
+                          "linear")
+  stored = np.stack([f["frame_mask"] for f in frames]).astype(float)
+  assert np.mean(np.abs(stored - np.asarray(want))) < 0.6
+  # ... and it is that view's opacity, not another's.
+  other = jax.image.resize((opacity[:, 0] + 1.0) * 127.5, (FRAMES, 32, 32),
+                           "linear")
+  assert np.mean(np.abs(stored - np.asarray(other))) > 3.0
+
+
 def test_rerun_and_crash_mid_shard_give_identical_bytes(stage, tmp_path,
                                                         monkeypatch):
   source, renderer, settings, _, _, out = stage

@@ -80,20 +80,36 @@ class EncoderCanonical(nnx.Module):
     self.conv_up2 = A.conv(s.head_channels, s.head_channels, 3, rngs)
     self.conv_out = A.conv(s.head_channels, s.out_channels, 3, rngs)
 
-  def __call__(self, features: jax.Array, source_motion: jax.Array,
-               driving_motion: jax.Array, motion_scale: jax.Array) -> jax.Array:
-    """features [B, H, W, C_in]; motions [B, D]; motion_scale [B]."""
+  def neutralise(self, features: jax.Array, source_motion: jax.Array,
+                 motion_scale: jax.Array) -> jax.Array:
+    """features [B, H, W, C_in], source motion [B, D], motion_scale [B] ->
+    neutral tokens [B, H/2, W/2, dim]: what depends on the source alone, so
+    a reenactment computes it once per source."""
     x, grid = self.patch_embed(features)
     neutral = self.neutral_motion(source_motion)
     for blk in self.trans_blocks_neutral:
       x = blk(x, grid, neutral, motion_scale)
+    return x.reshape(x.shape[0], *grid, x.shape[-1])
+
+  def animate(self, neutral: jax.Array, driving_motion: jax.Array,
+              motion_scale: jax.Array) -> jax.Array:
+    """Neutral tokens [B, h, w, dim], driving motion [B, D] -> canonical
+    features [B, 8h, 8w, C_out]."""
+    b, h, w, c = neutral.shape
+    x, grid = neutral.reshape(b, h * w, c), (h, w)
     driving = self.driving_motion(driving_motion)
     for blk in self.trans_blocks_motion:
       x = blk(x, grid, driving, motion_scale)
-    x = A.pixel_shuffle(x.reshape(x.shape[0], *grid, x.shape[-1]))
+    x = A.pixel_shuffle(x.reshape(b, h, w, c))
     x = jax.nn.relu(self.conv_up1(A.upsample_bilinear(x)))
     x = jax.nn.relu(self.conv_up2(A.upsample_bilinear(x)))
     return self.conv_out(x)
+
+  def __call__(self, features: jax.Array, source_motion: jax.Array,
+               driving_motion: jax.Array, motion_scale: jax.Array) -> jax.Array:
+    """features [B, H, W, C_in]; motions [B, D]; motion_scale [B]."""
+    return self.animate(self.neutralise(features, source_motion, motion_scale),
+                        driving_motion, motion_scale)
 
 
 def parameter_count(module: nnx.Module) -> int:

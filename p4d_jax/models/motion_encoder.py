@@ -47,7 +47,12 @@ class MotionEncoder(nnx.Module):
     x = encoders.add_coords(image)
     for conv in self.convs:
       x = encoders.lrelu(conv(x))
-    return self.head(jnp.mean(x, axis=(1, 2)))
+    motion = self.head(jnp.mean(x, axis=(1, 2)))
+    # Unit RMS, like PD-FGC's embeddings: the fresh CNN's raw output is about
+    # 1e-3, so small that the motion tokens were nearly constant and Psi
+    # learnt to ignore the driver (the eye and mouth metrics showed it).
+    return motion * jax.lax.rsqrt(jnp.mean(jnp.square(motion), axis=-1,
+                                           keepdims=True) + 1e-12)
 
 
 def load_npz(path: str, params: nnx.State) -> nnx.State:

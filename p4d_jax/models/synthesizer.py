@@ -120,10 +120,25 @@ class Synthesizer(nnx.Module):
   def planes(self, image, source_motion, driving_motion, motion_scale):
     """image [B, S, S, 3], motions [B, D], motion_scale [B] -> planes
     [B, 3, S/2, S/2, C]."""
+    return self.animate(self.source_state(image, source_motion, motion_scale),
+                        driving_motion, motion_scale)
+
+  def source_state(self, image, source_motion, motion_scale) -> dict:
+    """What the planes take from the source alone (computed once per source
+    when a reenactment drives it with many frames): neutral tokens and
+    detail features."""
     feats = self.encoder_global(image)
-    canon = self.encoder_canonical(feats, source_motion, driving_motion,
-                                   motion_scale)
-    return self.generator_triplane(canon, self.encoder_detail(image))
+    return dict(
+        neutral=self.encoder_canonical.neutralise(feats, source_motion,
+                                                  motion_scale),
+        detail=self.encoder_detail(image))
+
+  def animate(self, source_state: dict, driving_motion,
+              motion_scale) -> jax.Array:
+    """`source_state` and driving motion [B, D] -> planes [B, 3, S/2, S/2, C]."""
+    canon = self.encoder_canonical.animate(source_state["neutral"],
+                                           driving_motion, motion_scale)
+    return self.generator_triplane(canon, source_state["detail"])
 
   def background_image(self, image, resolution: int) -> jax.Array:
     """image [B, S, S, 3] -> background features [B, R, R, C] in [0, 1]."""

@@ -43,6 +43,27 @@ def _load(module: str, name: str):
   return getattr(importlib.import_module(module), name)
 
 
+def load_run(workdir: str, step: int | None = None, sharding=None):
+  """(task name, task, EMA params, step) of a training run's directory; its
+  config.json is laid over configs/<task>.py's tiny preset, so keys newer
+  than the run get today's defaults. `step` None = the newest."""
+  # pylint: disable=import-outside-toplevel
+  from p4d_jax.tasks import psi3d_checkpoint
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise FileNotFoundError(f"{workdir} is not a training run: it has no "
+                            "config.json (python -m launch.main writes it).")
+  with open(path) as f:
+    name = json.load(f).get("task")
+  if name not in TASKS:
+    raise ValueError(f"{path}: task {name!r} is not one of {sorted(TASKS)}.")
+  module, cls, _ = TASKS[name]
+  defaults = importlib.import_module(f"configs.{name}").get_config("tiny")
+  task, params, step = psi3d_checkpoint.load(
+      workdir, defaults, step, sharding, task_class=_load(module, cls))
+  return name, task, params, step
+
+
 def loop_config(train) -> loop.LoopConfig:
   """config.train -> LoopConfig; unknown keys are errors that name them."""
   fields = dict(train)

@@ -40,6 +40,39 @@ def psi3d_small_state():
 
 
 @pytest.fixture(scope="session")
+def psi4d_small_state():
+  """(task, init_state(key 1)) of tests/tasks/psi3d_small.py's Psi."""
+  from p4d_jax.tasks import psi4d  # pylint: disable=import-outside-toplevel
+  from tests.tasks import psi3d_small  # pylint: disable=import-outside-toplevel
+  task = psi4d.Psi4dTask(psi3d_small.small_psi_config())
+  return task, jax.jit(task.init_state)(jax.random.key(1))
+
+
+@pytest.fixture(scope="session")
+def psi4d_small_run(psi4d_small_state, tmp_path_factory):
+  """A Psi run directory (config.json, a checkpoint at step 3) whose EMA is
+  the init moved by noise, so that its cross-attention acts. (workdir, EMA)."""
+  # pylint: disable=import-outside-toplevel
+  import grain
+  import numpy as np
+  from launch import main as launch_main
+  from p4d_jax.train import checkpoint
+  task, state = psi4d_small_state
+  rng = np.random.default_rng(0)
+  ema = jax.tree.map(
+      lambda x: x + 0.05 * rng.standard_normal(x.shape, np.float32),
+      state["params"])
+  workdir = str(tmp_path_factory.mktemp("psi4d_run"))
+  launch_main.save_config(task.config, workdir)
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+  ckpt.save(3, dict(state, ema=ema),
+            iter(grain.MapDataset.range(4).to_iter_dataset()))
+  ckpt.wait()
+  ckpt.close()
+  return workdir, ema
+
+
+@pytest.fixture(scope="session")
 def pseudo_views_tiny(synthheads_tiny, psi3d_small_state, tmp_path_factory):
   """The pseudo-view stage run once over SynthHeads clips/tiny (6 clips x 8
   frames, 32^2) with the small Psi3d: 2 views a frame, 3 shards, seed 3.

@@ -22,9 +22,6 @@ sys.path.insert(0, ROOT)
 from absl import logging  # noqa: E402
 
 from launch import main as launch_main  # noqa: E402
-from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
-
-DEFAULTS = {"psi3d": "configs.psi3d", "psi4d": "configs.psi4d"}
 
 
 def main(argv=None):
@@ -34,15 +31,10 @@ def main(argv=None):
   p.add_argument("--step", type=int, default=None)
   args = p.parse_args(argv)
   logging.set_verbosity(logging.WARNING)
-  with open(os.path.join(args.workdir, "config.json")) as f:
-    task_name = json.load(f)["task"]
-  if task_name not in DEFAULTS:
-    raise ValueError(f"{args.workdir}: task {task_name!r} has no evaluator.")
-  module, cls, evaluator = launch_main.TASKS[task_name]
-  defaults = importlib.import_module(DEFAULTS[task_name]).get_config("tiny")
-  task, params, step = psi3d_checkpoint.load(
-      args.workdir, defaults, args.step,
-      task_class=getattr(importlib.import_module(module), cls))
+  name, task, params, step = launch_main.load_run(args.workdir, args.step)
+  evaluator = launch_main.TASKS[name][2]
+  if evaluator is None:
+    raise ValueError(f"{args.workdir}: task {name!r} has no evaluator.")
   evaluate = getattr(importlib.import_module(evaluator[0]), evaluator[1])(
       task, args.workdir)
   metrics = evaluate({"ema": params}, step)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import warnings
@@ -11,50 +12,47 @@ import imageio.v2 as imageio
 import numpy as np
 
 
-def _atomic_target(path: str) -> str:
+@contextlib.contextmanager
+def atomic_path(path: str):
+  """Yields a temp name beside `path`; renamed to `path` when the block
+  succeeds, removed when it fails, so `path` is never half-written."""
   directory = os.path.dirname(os.path.abspath(path)) or "."
   os.makedirs(directory, exist_ok=True)
   suffix = os.path.splitext(path)[1]
   fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=directory)
   os.close(fd)
   os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; outputs are for sharing.
-  return tmp
-
-
-def write_video(path: str, frames: Sequence[np.ndarray] | np.ndarray,
-                fps: int = 24) -> str:
-  """Writes uint8 frames [T, H, W, 3] to an mp4 (H.264) via a temp file.
-
-  A crash mid-write leaves no half-written file at `path`.
-  """
-  tmp = _atomic_target(path)
   try:
-    with warnings.catch_warnings():
-      # The ffmpeg writer forks a subprocess that execs at once, so JAX's
-      # warning about forking a multithreaded process does not apply.
-      warnings.filterwarnings("ignore", message="os.fork",
-                              category=RuntimeWarning)
-      # macro_block_size=1: odd sizes are written as they are, not resized.
-      with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=8,
-                              macro_block_size=1, format="FFMPEG") as writer:
-        for frame in frames:
-          writer.append_data(np.asarray(frame))
+    yield tmp
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
+
+
+def write_video(path: str, frames: Sequence[np.ndarray] | np.ndarray,
+                fps: float = 24) -> str:
+  """Writes uint8 frames [T, H, W, 3] to an mp4 (H.264) via a temp file.
+
+  A crash mid-write leaves no half-written file at `path`.
+  """
+  with atomic_path(path) as tmp, warnings.catch_warnings():
+    # The ffmpeg writer forks a subprocess that execs at once, so JAX's
+    # warning about forking a multithreaded process does not apply.
+    warnings.filterwarnings("ignore", message="os.fork",
+                            category=RuntimeWarning)
+    # macro_block_size=1: odd sizes are written as they are, not resized.
+    with imageio.get_writer(tmp, fps=fps, codec="libx264", quality=8,
+                            macro_block_size=1, format="FFMPEG") as writer:
+      for frame in frames:
+        writer.append_data(np.asarray(frame))
   return path
 
 
 def write_image(path: str, image: np.ndarray) -> str:
   """Writes a uint8 image [H, W, 3] (format from the extension) atomically."""
-  tmp = _atomic_target(path)
-  try:
+  with atomic_path(path) as tmp:
     imageio.imwrite(tmp, np.asarray(image))
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
   return path
 
 

@@ -45,13 +45,27 @@ class CanonicalSizes:
                head_channels=32, out_channels=24)
 
 
+def _fan_in_linear(d_in: int, d_out: int, gain: float, rngs: nnx.Rngs):
+  init = nnx.initializers.variance_scaling(gain, "fan_in", "normal")
+  return nnx.Linear(d_in, d_out, kernel_init=init, rngs=rngs)
+
+
 class MotionTokens(nnx.Module):
-  """motion [B, D] -> MLP (LeakyReLU 0.01) -> Linear -> tokens [B, G*G, dim]."""
+  """motion [B, D] -> MLP (LeakyReLU 0.01) -> Linear -> tokens [B, G*G, dim].
+
+  Fan-in scaled init (He for the MLP), so unit-RMS motion gives tokens of
+  unit size, like the image tokens they meet. SegFormer's std-0.02 init,
+  used everywhere else, shrinks the motion about 1000x over three layers;
+  Psi then trained as if there were no driver (the eye and mouth metrics
+  did not move in 1,200 steps)."""
 
   def __init__(self, s: CanonicalSizes, rngs: nnx.Rngs):
-    self.maps = nnx.List([A.linear(s.motion_dim, s.motion_hidden, rngs),
-                          A.linear(s.motion_hidden, s.motion_hidden, rngs)])
-    self.proj_y = A.linear(s.motion_hidden, s.motion_grid**2 * s.dim, rngs)
+    self.maps = nnx.List([_fan_in_linear(s.motion_dim, s.motion_hidden, 2.0,
+                                         rngs),
+                          _fan_in_linear(s.motion_hidden, s.motion_hidden, 2.0,
+                                         rngs)])
+    self.proj_y = _fan_in_linear(s.motion_hidden, s.motion_grid**2 * s.dim,
+                                 1.0, rngs)
     self.tokens = s.motion_grid**2
 
   def __call__(self, motion: jax.Array) -> jax.Array:

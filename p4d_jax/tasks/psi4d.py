@@ -46,8 +46,9 @@ def _upsample(mask: jax.Array, size: int) -> jax.Array:
 class Psi4dTask(psi3d.Psi3dTask):
   """Builds Psi, its batches and its step from a configs/psi4d.py config."""
 
-  # Parameters a Psi3d checkpoint does not have.
-  init_fresh = r"^motion_encoder/"
+  # Parameters a Psi3d checkpoint does not set: the motion encoder, which it
+  # lacks, and the motion-token maps, which it never trains (motion scale 0).
+  init_fresh = r"^(motion_encoder|encoder_canonical/(neutral|driving)_motion)/"
 
   def __init__(self, config):
     self.motion_sizes = motion_encoder.MotionSizes(
@@ -58,7 +59,7 @@ class Psi4dTask(psi3d.Psi3dTask):
     self.tx = optimizer.make_optimizer(
         self.abstract_params, lr=opt.lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
         lr_groups=((optimizer.MOTION_LAYERS, opt.motion_lr_scale),
-                   (self.init_fresh, motion_scale)))
+                   (r"^motion_encoder/", motion_scale)))
 
   def _build_model(self, key):
     return psi.Psi(self.sizes, self.motion_sizes, nnx.Rngs(key))

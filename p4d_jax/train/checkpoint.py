@@ -64,9 +64,10 @@ class Checkpointer:
     """Only one parameter tree of a saved state (`params`, or `ema`), in the
     structure and shardings of `like_params` (arrays or abstract ones),
     whatever optimizer state the other run had. Leaves are matched by path,
-    so an nnx.State target takes a checkpoint's plain dicts. Parameters the
-    checkpoint lacks whose path matches `fresh_pattern` come from `fresh`
-    (a tree like `like_params`), e.g. a new module on a pretrained model."""
+    so an nnx.State target takes a checkpoint's plain dicts. Parameters whose
+    path matches `fresh_pattern` come from `fresh` (a tree like
+    `like_params`) whether the checkpoint has them or not, e.g. a new module
+    on a pretrained model, or layers the other run never trained."""
     step = self.latest_step() if step is None else step
     meta = self.manager.item_metadata(step)["state"]
     if item not in meta:
@@ -85,8 +86,7 @@ class Checkpointer:
     for (path, like), new in zip(flat, fresh_leaves):
       name = "/".join(_names(path))
       value = by_path.get(_names(path))
-      if (value is None and new is not None and fresh_pattern and
-          re.search(fresh_pattern, name)):
+      if new is not None and fresh_pattern and re.search(fresh_pattern, name):
         leaves.append(new)
         continue
       if value is None or value.shape != like.shape:
@@ -119,8 +119,8 @@ def start(ckpt: Checkpointer, init: Callable[[], State], target: State,
   `target` is the state's abstract form (ShapeDtypeStructs with shardings):
   restores land in its shapes and shardings, and `init` only runs when a
   fresh state or a fresh optimizer is needed. With `init_from`, parameters
-  whose path matches `init_fresh` may be absent there (they keep `init`'s
-  values), and an `ema` starts from the other run's EMA (or its params).
+  whose path matches `init_fresh` keep `init`'s values (the other run may
+  lack them), and an `ema` starts from the other run's EMA (or its params).
   """
   if ckpt.latest_step() is not None:
     return (ckpt.restore(target, iterator),

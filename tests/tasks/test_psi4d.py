@@ -4,6 +4,8 @@ step trains what zero-initialised cross-attention lets it train; a Psi3d
 checkpoint initialises Psi with a fresh motion encoder; the batches come
 from the pseudo-view records."""
 
+import re
+
 import grain
 import jax
 import jax.numpy as jnp
@@ -11,30 +13,19 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from configs import psi4d as psi4d_config
 from p4d_jax.models import synthesizer
+from p4d_jax.parallel import sharding
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
 from p4d_jax.tasks import psi4d_batches
 from p4d_jax.train import checkpoint
 from tests.tasks.psi3d_small import small_config
-
-
-def psi_config(**loss):
-  """configs/psi4d.py:tiny at the tests' small Psi3d size."""
-  config = psi4d_config.get_config("tiny")
-  small = small_config()
-  for key in ("image_size", "neural_resolution", "batch_size", "render",
-              "optimizer"):
-    config[key] = small[key]
-  config.loss.update(loss)
-  return config
+from tests.tasks.psi3d_small import small_psi_config as psi_config
 
 
 @pytest.fixture(scope="module")
-def task_and_state():
-  task = psi4d.Psi4dTask(psi_config())
-  return task, jax.jit(task.init_state)(jax.random.key(1))
+def task_and_state(psi4d_small_state):
+  return psi4d_small_state
 
 
 def perturbed(params, seed=0):
@@ -159,14 +150,20 @@ def test_init_from_a_psi3d_checkpoint(task_and_state, psi3d_small_state,
       init_from=directory, init_fresh=task.init_fresh)
   own.close()
   assert origin.startswith("initialised parameters") and "step 5" in origin
+  fresh_paths = 0
   for item in ("params", "ema"):
-    got = state[item]
-    for k, v in psi3d_small_state[item].items():
-      for a, b in zip(jax.tree.leaves(v), jax.tree.leaves(got[k])):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(jax.tree.leaves(got["motion_encoder"]),
-                    jax.tree.leaves(fresh[item]["motion_encoder"])):
-      np.testing.assert_array_equal(a, b)
+    flat = dict(jax.tree_util.tree_leaves_with_path(state[item]))
+    psi3d_flat = dict(jax.tree_util.tree_leaves_with_path(
+        psi3d_small_state[item]))
+    for path, leaf in jax.tree_util.tree_leaves_with_path(fresh[item]):
+      name = sharding.path_name(path)
+      if re.search(task.init_fresh, name):   # the motion encoder and maps
+        want, fresh_paths = leaf, fresh_paths + 1
+      else:
+        want = psi3d_flat[path]
+      np.testing.assert_array_equal(flat[path], want, err_msg=name)
+  assert fresh_paths > 2 * len(jax.tree.leaves(fresh["params"][
+      "motion_encoder"]))   # the token maps are fresh too
 
 
 def test_synthesizer_paths_are_psi3d_paths(task_and_state):

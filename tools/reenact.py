@@ -1,0 +1,191 @@
+"""Animate one source portrait with a driving video, with a trained Psi run.
+
+  python tools/reenact.py --workdir=runs/psi4d_tiny --source=me.jpg \\
+      --driving=talk.mp4 --out=outputs/reenact [--mesh=ply --mesh_every=8]
+
+Inputs (see p4d_jax/inference/media.py): an image, a video, a gif, a folder
+of frames, a clip from tools/preprocess.py, or a SynthHeads clip
+(`synthheads:clips/small/test:3`, `...:3:0` for one frame). Faces are found,
+aligned and posed like tools/preprocess.py does; a frame without a face is
+centre-cropped with the frontal camera, and a message says so. A video
+source uses its first frame (`--source_frame`).
+
+Writes into --out:
+  reenact.mp4   source | driving | result, at the driving frame's camera
+                (`--camera=source` keeps the source's camera)
+  orbit.mp4     the animated head seen by a camera swinging left and right
+  depth.mp4     the result's depth, near = yellow
+  meshes/       frame_NNNNN.ply|obj every --mesh_every frames (--mesh)
+  summary.json  inputs, frames, the timings (FPS of the per-frame path)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# pylint: disable=wrong-import-position
+from absl import logging  # noqa: E402
+
+from launch import main as launch_main  # noqa: E402
+from p4d_jax.inference import avatar as avatar_lib  # noqa: E402
+from p4d_jax.inference import media  # noqa: E402
+from p4d_jax.inference import mesh  # noqa: E402
+from p4d_jax.inference import video_io  # noqa: E402
+from p4d_jax.progress import Progress  # noqa: E402
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawTextHelpFormatter)
+  p.add_argument("--workdir", required=True, help="a trained Psi run")
+  p.add_argument("--step", type=int, default=None, help="default: newest")
+  p.add_argument("--source", required=True)
+  p.add_argument("--source_frame", type=int, default=0)
+  p.add_argument("--driving", required=True)
+  p.add_argument("--out", default="outputs/reenact")
+  p.add_argument("--camera", choices=("driving", "source"), default="driving")
+  p.add_argument("--max_frames", type=int, default=0, help="0: all")
+  p.add_argument("--batch", type=int, default=8, help="frames per call")
+  p.add_argument("--orbit_yaw", type=float, default=0.6, help="radians")
+  p.add_argument("--align", choices=("on", "off"), default="on",
+                 help="find and align faces (off: centre-crop)")
+  p.add_argument("--face_index", type=int, default=0)
+  p.add_argument("--mesh", choices=("none", "ply", "obj"), default="none")
+  p.add_argument("--mesh_every", type=int, default=8)
+  p.add_argument("--mesh_resolution", type=int, default=96)
+  p.add_argument("--mesh_level", type=float, default=mesh.DEFAULT_LEVEL)
+  p.add_argument("--data_dir", default="", help="SynthHeads data sets")
+  return p.parse_args(argv)
+
+
+def render_all(avatar, prepared, driving: np.ndarray, views: dict,
+               batch: int) -> tuple[dict, dict]:
+  """Renders every frame at each view's labels [T, 25], `batch` frames per
+  call. Returns {view: outputs [T, ...]} and timings: the first call (with
+  compilation) apart from the rest."""
+  total = len(driving)
+  out = {name: [] for name in views}
+  progress = Progress(total, "reenact frames", every=batch)
+  first = rest = 0.0
+  for start in range(0, total, batch):
+    part = slice(start, start + batch)
+    frames = driving[part]
+    count = len(frames)
+    pad = lambda x: np.concatenate(  # noqa: E731  one compiled shape
+        [x, np.repeat(x[-1:], batch - count, axis=0)])
+    tic = time.perf_counter()
+    for name, labels in views.items():
+      got = avatar.render(prepared, pad(frames), pad(labels[part]))
+      out[name].append({k: v[:count] for k, v in got.items()})
+    took = time.perf_counter() - tic
+    first, rest = (took, rest) if start == 0 else (first, rest + took)
+    progress.update(start + count)
+  joined = {name: {k: np.concatenate([c[k] for c in chunks])
+                   for k in chunks[0]} for name, chunks in out.items()}
+  later = total - min(batch, total)
+  timing = dict(first_call_s=round(first, 3),
+                frames_per_s=round(later * len(views) / rest, 2) if later
+                else None)
+  return joined, timing
+
+
+def depth_video(depth: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+  """Depth [T, n, n] -> uint8 [T, size, size, 3], one colour scale for all."""
+  alpha = (mask + 1.0) / 2.0
+  head = depth[alpha > 0.5]
+  near, far = np.percentile(head if head.size else depth, [1, 99])
+  frames = np.stack([video_io.colorize_depth(d, near, far, a)
+                     for d, a in zip(depth, alpha)])
+  factor = size // frames.shape[1]
+  return np.repeat(np.repeat(frames, factor, axis=1), factor, axis=2)
+
+
+def write_meshes(args, avatar, prepared, driving: np.ndarray) -> list[str]:
+  paths = []
+  picks = range(0, len(driving), args.mesh_every)
+  progress = Progress(len(picks), "meshes")
+  for i, t in enumerate(picks):
+    density = avatar.density(prepared, driving[t], args.mesh_resolution)
+    verts, faces = mesh.extract(density, avatar.box, args.mesh_level)
+    path = os.path.join(args.out, "meshes", f"frame_{t:05d}.{args.mesh}")
+    writer = mesh.write_ply if args.mesh == "ply" else mesh.write_obj
+    paths.append(writer(path, verts, faces))
+    progress.update(i + 1, vertices=len(verts))
+  return paths
+
+
+def main(argv=None) -> dict:
+  args = parse_args(argv)
+  logging.set_verbosity(logging.WARNING)
+  name, task, params, step = launch_main.load_run(args.workdir, args.step)
+  if name != "psi4d":
+    raise ValueError(f"{args.workdir} is a {name} run; reenactment needs a "
+                     "Psi (psi4d) run.")
+  size = task.config.image_size
+  load = lambda spec, **kw: media.load(  # noqa: E731
+      spec, size, align=args.align == "on", face_index=args.face_index,
+      data_dir=args.data_dir, **kw)
+  source = load(args.source, max_frames=args.source_frame + 1)
+  if args.source_frame >= len(source.images):
+    raise ValueError(f"{args.source} has {len(source.images)} frame(s); "
+                     f"--source_frame={args.source_frame} is past them.")
+  driving = load(args.driving, max_frames=args.max_frames or None)
+  print(f"[reenact] source: {source.note}\n[reenact] driving: {driving.note}"
+        f"\n[reenact] model: {args.workdir} step {step}", flush=True)
+
+  avatar = avatar_lib.Avatar(task, params)
+  to_float = lambda x: x.astype(np.float32) / 127.5 - 1.0  # noqa: E731
+  src_image = to_float(source.images[args.source_frame])
+  tic = time.perf_counter()
+  prepared = avatar.prepare(src_image)
+  prepare_s = time.perf_counter() - tic
+  frames = to_float(driving.images)
+  count = len(frames)
+  cams = (driving.cameras if args.camera == "driving" else
+          np.repeat(source.cameras[args.source_frame][None], count, axis=0))
+  views = dict(result=cams,
+               orbit=avatar_lib.orbit_labels(count, args.orbit_yaw))
+  out, timing = render_all(avatar, prepared, frames, views, args.batch)
+
+  os.makedirs(args.out, exist_ok=True)
+  u8 = video_io.to_uint8
+  side = np.concatenate([np.repeat(u8(src_image)[None], count, axis=0),
+                         driving.images, u8(out["result"]["image"])], axis=2)
+  written = dict(
+      reenact=video_io.write_video(os.path.join(args.out, "reenact.mp4"),
+                                   side, driving.fps),
+      orbit=video_io.write_video(os.path.join(args.out, "orbit.mp4"),
+                                 u8(out["orbit"]["image"]), driving.fps),
+      depth=video_io.write_video(
+          os.path.join(args.out, "depth.mp4"),
+          depth_video(out["result"]["depth"], out["result"]["mask"], size),
+          driving.fps))
+  if args.mesh != "none":
+    written["meshes"] = write_meshes(args, avatar, prepared, frames)
+  summary = dict(workdir=os.path.abspath(args.workdir), step=step,
+                 source=source.note, driving=driving.note, frames=count,
+                 image_size=size, prepare_s=round(prepare_s, 3), **timing,
+                 outputs=written)
+  with video_io.atomic_path(os.path.join(args.out, "summary.json")) as tmp:
+    with open(tmp, "w") as f:
+      json.dump(summary, f, indent=2)
+  fps = timing["frames_per_s"]
+  print(f"[reenact] {count} frames x 2 views; per-frame path "
+        f"{fps if fps else 'n/a'} frames/s after a first call (compile) of "
+        f"{timing['first_call_s']} s")
+  for key, path in written.items():
+    print(f"[reenact] {key}: {path if isinstance(path, str) else len(path)}")
+  return summary
+
+
+if __name__ == "__main__":
+  main()

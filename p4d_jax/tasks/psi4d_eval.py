@@ -55,7 +55,15 @@ def pair_fields(example: dict) -> dict:
       target_c2w=c2w, target_intrinsics=intr,
       region_mask=regions.region_masks(example["source"]["identity"],
                                        tgt["camera"], size),
-      cross_identity=np.bool_(example["cross_identity"]))
+      cross_identity=np.bool_(example["cross_identity"]),
+      target_expression=np.asarray(tgt["expression"], np.float32),
+      target_pose=np.asarray(tgt["pose"], np.float32))
+
+
+# What the jitted render reads of `pair_fields`.
+_RENDER_FIELDS = ("image", "driving_image", "target_image", "target_mask",
+                  "target_depth", "target_c2w", "target_intrinsics",
+                  "region_mask")
 
 
 class ReenactmentEvaluator:
@@ -107,12 +115,17 @@ class ReenactmentEvaluator:
                                          to01(target[:, 0])),
         depth_error=jnp.mean(depth, axis=1), image=pred[:, 0])
 
+  def per_pair(self, params) -> dict:
+    """Per-pair metrics [P] (the names in the module doc) and the results
+    `image` [P, S, S, 3] in [-1, 1]."""
+    return psi3d_eval.render_all(
+        self._render, params,
+        {k: v for k, v in self.fields.items() if k in _RENDER_FIELDS},
+        self.cfg.eval.batch)
+
   def __call__(self, state: dict, step: int) -> dict:
     cross = self.fields["cross_identity"]
-    out = psi3d_eval.render_all(
-        self._render, state["ema"],
-        {k: v for k, v in self.fields.items() if k != "cross_identity"},
-        self.cfg.eval.batch)
+    out = self.per_pair(state["ema"])
     metrics = {}
     for name, rows in (("same", ~cross), ("cross", cross)):
       for k in ("psnr", "ssim", "perceptual", "baseline_psnr", "novel_psnr",

@@ -1,0 +1,112 @@
+"""An evaluation's results as files a person opens: metrics.json and a
+self-contained report.html (tables, image grids, histograms drawn as inline
+SVG, so no plotting package is needed). Both are written atomically."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import os
+
+import numpy as np
+
+from p4d_jax.inference import video_io
+
+_COLORS = ("#3a6ea5", "#d1495b", "#66a182", "#edae49", "#8d6a9f")
+_STYLE = """
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
+th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
+figure { display: inline-block; margin: 0 1em 1em 0; vertical-align: top; }
+img { image-rendering: pixelated; max-width: 100%; }
+.note { color: #666; }
+"""
+
+
+def _fmt(value) -> str:
+  if isinstance(value, float):
+    return "n/a" if math.isnan(value) else f"{value:.4g}"
+  return html.escape(str(value))
+
+
+def table(rows: list[dict], columns: list[str] | None = None) -> str:
+  """Rows of dicts -> an HTML table (columns: the keys of the first row)."""
+  if not rows:
+    return "<p class=note>(none)</p>"
+  columns = columns or list(rows[0])
+  head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+  body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>"
+                                  for c in columns) + "</tr>" for r in rows)
+  return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def histogram_svg(title: str, groups: dict[str, np.ndarray], bins: int = 20,
+                  width: int = 360, height: int = 160) -> str:
+  """Overlaid histograms of each group's values, as an inline SVG."""
+  values = [np.asarray(v, float) for v in groups.values() if len(v)]
+  finite = np.concatenate(values)[np.isfinite(np.concatenate(values))] \
+      if values else np.zeros(0)
+  if not finite.size:
+    return f"<p class=note>{html.escape(title)}: no values</p>"
+  low, high = float(finite.min()), float(finite.max())
+  high = high if high > low else low + 1.0
+  edges = np.linspace(low, high, bins + 1)
+  counts = {g: np.histogram(np.asarray(v, float), edges)[0]
+            for g, v in groups.items()}
+  top = max(1, max(int(c.max()) for c in counts.values()))
+  pad, bar_w = 30, (width - 40) / bins
+  parts = [f'<svg width="{width}" height="{height + 45}" '
+           f'xmlns="http://www.w3.org/2000/svg" font-size="11">',
+           f'<text x="{pad}" y="12">{html.escape(title)}</text>']
+  for k, (group, count) in enumerate(counts.items()):
+    color = _COLORS[k % len(_COLORS)]
+    for i, c in enumerate(count):
+      h = c / top * (height - 20)
+      parts.append(f'<rect x="{pad + i * bar_w:.1f}" y="{height - h:.1f}" '
+                   f'width="{bar_w - 1:.1f}" height="{h:.1f}" '
+                   f'fill="{color}" fill-opacity="0.55"/>')
+    parts.append(f'<text x="{pad + 90 * k}" y="{height + 40}" '
+                 f'fill="{color}">{html.escape(group)} (n={len(groups[group])})'
+                 '</text>')
+  parts += [f'<line x1="{pad}" y1="{height}" x2="{width - 10}" y2="{height}" '
+            'stroke="#444"/>',
+            f'<text x="{pad}" y="{height + 14}">{low:.3g}</text>',
+            f'<text x="{width - 10}" y="{height + 14}" text-anchor="end">'
+            f'{high:.3g}</text>',
+            f'<text x="4" y="{height - (height - 20) + 4}">{top}</text>',
+            "</svg>"]
+  return "".join(parts)
+
+
+def image_tag(image: np.ndarray, caption: str) -> str:
+  """A uint8 image [H, W, 3] inlined as a PNG data URI in a captioned figure."""
+  from p4d_jax.data import image_codec  # pylint: disable=import-outside-toplevel
+  data = base64.b64encode(image_codec.encode_png(image)).decode("ascii")
+  return (f'<figure><img src="data:image/png;base64,{data}">'
+          f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def write(out_dir: str, title: str, summary: list[dict], rows: list[dict],
+          figures: list[str], notes: list[str], extra: dict) -> dict:
+  """Writes OUT/metrics.json ({summary, rows, notes, **extra}) and
+  OUT/report.html (notes, the summary table, `figures` (HTML snippets from
+  `image_tag` / `histogram_svg`), the per-item table). Returns the paths."""
+  os.makedirs(out_dir, exist_ok=True)
+  paths = dict(json=os.path.join(out_dir, "metrics.json"),
+               html=os.path.join(out_dir, "report.html"))
+  with video_io.atomic_path(paths["json"]) as tmp, open(tmp, "w") as f:
+    json.dump(dict(summary=summary, rows=rows, notes=notes, **extra), f,
+              indent=1, default=float)
+  body = [f"<h1>{html.escape(title)}</h1>",
+          "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes),
+          "<h2>Summary</h2>", table(summary), "<h2>Figures</h2>",
+          "".join(figures), f"<h2>Per item ({len(rows)})</h2>", table(rows)]
+  page = ("<!doctype html><html><head><meta charset=utf-8><title>"
+          f"{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
+          + "".join(body) + "</body></html>")
+  with video_io.atomic_path(paths["html"]) as tmp, open(tmp, "w") as f:
+    f.write(page)
+  return paths

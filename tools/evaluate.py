@@ -1,0 +1,169 @@
+"""Batch evaluation with a JSON + HTML report.
+
+A Psi run on SynthHeads' held-out reenactment pairs (exact targets):
+  python tools/evaluate.py --workdir=runs/psi4d_tiny --out=outputs/eval \\
+      [--synthheads_size=small --pairs=64 --lpips_weights=lpips_vgg.npz]
+
+Any results against folders (images matched by sorted file name):
+  python tools/evaluate.py --pred=results/ --target=gt/ [--source=src.png] \\
+      [--driving=frames/] --out=outputs/eval
+
+Writes OUT/metrics.json (summary per group, per-item rows, notes) and
+OUT/report.html (open it in a browser: tables, image grids, histograms).
+Each metric runs when its inputs are there; the report says which did not
+and why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# pylint: disable=wrong-import-position
+from absl import logging  # noqa: E402
+
+from launch import main as launch_main  # noqa: E402
+from p4d_jax.data.faces import preprocess  # noqa: E402
+from p4d_jax.evaluation import html_report  # noqa: E402
+from p4d_jax.evaluation import suite  # noqa: E402
+from p4d_jax.inference import video_io  # noqa: E402
+
+GRID_ROWS = 8
+# Per-pair metrics of the SynthHeads reenactment renders (psi4d_eval).
+RENDER_METRICS = ("novel_psnr", "depth_error", "eyes_psnr", "mouth_psnr",
+                  "static_eyes_psnr", "static_mouth_psnr", "baseline_psnr")
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawTextHelpFormatter)
+  p.add_argument("--workdir", default="", help="a Psi run (SynthHeads mode)")
+  p.add_argument("--step", type=int, default=None)
+  p.add_argument("--synthheads_size", default="",
+                 help="eval pairs set (default: the run's eval config)")
+  p.add_argument("--pairs", type=int, default=0, help="0: the run's config")
+  p.add_argument("--data_dir", default="")
+  p.add_argument("--pred", default="", help="folder of results")
+  p.add_argument("--target", default="", help="folder of ground truth")
+  p.add_argument("--source", default="", help="source image or folder")
+  p.add_argument("--driving", default="", help="folder of driving frames")
+  p.add_argument("--lpips_weights", default="")
+  p.add_argument("--out", default="outputs/eval")
+  p.add_argument("--batch", type=int, default=16)
+  args = p.parse_args(argv)
+  if bool(args.workdir) == bool(args.pred):
+    p.error("give either --workdir (a Psi run) or --pred (a folder).")
+  return args
+
+
+def read_folder(path: str, count: int | None = None) -> tuple[list, np.ndarray]:
+  """(names, uint8 [N, H, W, 3]) of the images in a folder, or one image
+  repeated `count` times."""
+  if os.path.isfile(path):
+    image = preprocess.read_frames(path)[0][:1]
+    return [os.path.basename(path)], np.repeat(image, count or 1, axis=0)
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"{path} does not exist.")
+  names = sorted(n for n in os.listdir(path)
+                 if n.lower().endswith(preprocess.IMAGE_EXTENSIONS))
+  if not names:
+    raise ValueError(f"{path} holds no images.")
+  images = [preprocess.read_frames(os.path.join(path, n))[0][0]
+            for n in names]
+  if len({i.shape for i in images}) > 1:
+    raise ValueError(f"The images in {path} differ in size.")
+  return names, np.stack(images)
+
+
+def folder_items(args) -> tuple[suite.Items, str]:
+  names, pred = read_folder(args.pred)
+  items = suite.Items(names=names, pred=pred)
+  for role in ("target", "source", "driving"):
+    path = getattr(args, role)
+    if not path:
+      continue
+    _, images = read_folder(path, len(names))
+    if len(images) != len(pred) or images.shape[1:] != pred.shape[1:]:
+      raise ValueError(f"--{role} {path}: {len(images)} images of "
+                       f"{images.shape[1:]}, --pred has {len(pred)} of "
+                       f"{pred.shape[1:]}; they must match one to one.")
+    setattr(items, role, images)
+  return items, f"results in {args.pred}"
+
+
+def synthheads_items(args) -> tuple[suite.Items, str]:
+  from p4d_jax.tasks import psi4d_eval  # pylint: disable=import-outside-toplevel
+  name, task, params, step = launch_main.load_run(args.workdir, args.step)
+  if name != "psi4d":
+    raise ValueError(f"{args.workdir} is a {name} run; this mode evaluates "
+                     "Psi (psi4d) runs.")
+  overrides = dict(batch=args.batch, data_dir=args.data_dir)
+  if args.synthheads_size:
+    overrides["synthheads_size"] = args.synthheads_size
+  if args.pairs:
+    overrides["pairs"] = args.pairs
+  task.config.eval.update(overrides)
+  evaluator = psi4d_eval.ReenactmentEvaluator(task, args.out)
+  print(f"[evaluate] {args.workdir} step {step}: rendering "
+        f"{len(evaluator.fields['image'])} SynthHeads eval pairs", flush=True)
+  out = evaluator.per_pair(params)
+  f = evaluator.fields
+  u8 = video_io.to_uint8
+  items = suite.Items(
+      names=[f"pair_{i:04d}" for i in range(len(f["image"]))],
+      pred=u8(out["image"]), target=u8(f["target_image"][:, 0]),
+      source=u8(f["image"]), driving=u8(f["driving_image"]),
+      groups=["cross" if c else "same" for c in f["cross_identity"]],
+      extra={k: out[k] for k in RENDER_METRICS})
+  return items, (f"Psi run {os.path.abspath(args.workdir)} step {step} on "
+                 f"SynthHeads eval/{task.config.eval.synthheads_size}")
+
+
+def grid(items: suite.Items, rows: np.ndarray) -> np.ndarray:
+  """uint8 rows of source | driving | result | target, where known."""
+  cols = [x for x in (items.source, items.driving, items.pred, items.target)
+          if x is not None]
+  return np.concatenate([np.concatenate([c[i] for c in cols], axis=1)
+                         for i in np.flatnonzero(rows)[:GRID_ROWS]], axis=0)
+
+
+def main(argv=None) -> dict:
+  args = parse_args(argv)
+  logging.set_verbosity(logging.WARNING)
+  items, what = synthheads_items(args) if args.workdir else folder_items(args)
+  options = suite.Options(lpips_weights=args.lpips_weights, batch=args.batch)
+  summary, rows, notes, values = suite.summarise(items, options)
+  groups = suite.group_rows(items)
+  labels = [x for x, present in (("source", items.source),
+                                 ("driving", items.driving), ("result", 1),
+                                 ("target", items.target))
+            if present is not None]
+  figures = [html_report.image_tag(grid(items, m),
+                                   f"{g}: {' | '.join(labels)}")
+             for g, m in groups.items() if g != "all" or len(groups) == 1]
+  figures += [html_report.histogram_svg(
+      name, {g: np.asarray(v)[m] for g, m in groups.items()
+             if g != "all" or len(groups) == 1})
+              for name, v in values.items()]
+  paths = html_report.write(args.out, f"p4d_jax evaluation: {what}", summary,
+                            rows, figures, [what] + notes,
+                            dict(inputs=vars(args)))
+  for line in summary:
+    print("[evaluate] " + "  ".join(
+        f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in line.items()))
+  for note in notes:
+    print(f"[evaluate] note: {note}")
+  print(f"[evaluate] report: {paths['html']}\n[evaluate] metrics: "
+        f"{paths['json']}")
+  return dict(summary=summary, paths=paths, notes=notes)
+
+
+if __name__ == "__main__":
+  main()

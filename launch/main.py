@@ -109,7 +109,8 @@ def main(argv):
   print(f"[main] config -> {save_config(config, workdir)}", flush=True)
   module, name, evaluator = TASKS[config.task]
   task = _load(module, name)(config)
-  evaluate = _load(*evaluator)(task, workdir) if evaluator else None
+  evaluate = (_load(*evaluator)(task, workdir)
+              if evaluator and config.train.eval_every else None)
   loop.run(task, loop_config(config.train), workdir, evaluate=evaluate)
 
 

@@ -1,172 +1,202 @@
-"""The main job (for now): a tri-plane head orbit and a SynthHeads talking clip.
+"""The main job: the whole pipeline on SynthHeads, from nothing to videos
+and a report.
 
-Fits tri-planes to an analytic toy head, then renders it with the two-pass
-volume renderer from an orbit of Portrait4D cameras into an RGB mp4, a depth
-mp4 and a preview PNG. A rerun reuses the fitted scene. Then it sphere-traces
-a SynthHeads talking clip (the stage-2 training data) with its exact depth.
-Later stages grow this into the end-to-end pipeline (SynthHeads -> Psi3d ->
-pseudo views -> Psi).
+  1 data      SynthHeads `demo` sets: multi-view stills, talking clips,
+              held-out reenactment pairs (tools/make_synthheads.py)
+  2 psi3d     Psi3d trained on the stills (python -m launch.main)
+  3 pseudo    its pseudo views of every clip (tools/precompute_pseudo_views.py)
+  4 psi4d     Psi initialised from Psi3d, trained on the pseudo views
+  5 reenact   a held-out head driven by another's clip: mp4s and a mesh
+              (tools/reenact.py)
+  6 evaluate  Psi on the held-out pairs: metrics.json + report.html
+              (tools/evaluate.py)
 
-  bash launch/demo.sh                  # = python tools/demo.py
-  python tools/demo.py --out=DIR --resolution=256 --frames=96
+Each stage is the documented command, run as a subprocess; a rerun skips
+the stages that are done and resumes one that was cut short.
+
+  bash launch/demo.sh                 # = python tools/demo.py
+  python tools/demo.py --out=DIR --psi3d_steps=3000 --psi4d_steps=1200
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from flax import nnx
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-from p4d_jax import progress as progress_lib
-from p4d_jax.data import analytic_head
-from p4d_jax.data.synthheads import examples as synthheads
-from p4d_jax.inference import video_io
-from p4d_jax.models import field_mlp
-from p4d_jax.rendering import cameras
-from p4d_jax.rendering import render
+# pylint: disable=wrong-import-position
+from p4d_jax.data import builders  # noqa: E402
+from p4d_jax.inference import video_io  # noqa: E402
 
 
 def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("--out", default="outputs/demo", help="output directory")
-  p.add_argument("--resolution", type=int, default=128, help="image size")
-  p.add_argument("--frames", type=int, default=48, help="orbit frames")
-  p.add_argument("--fps", type=int, default=24)
-  p.add_argument("--plane_res", type=int, default=96, help="tri-plane size")
-  p.add_argument("--fit_steps", type=int, default=600)
-  p.add_argument("--samples", type=int, default=48,
-                 help="stratified (= importance) samples per ray")
-  p.add_argument("--seed", type=int, default=0)
-  p.add_argument("--clip_frames", type=int, default=50,
-                 help="SynthHeads clip length at 25 fps (0 skips it)")
-  p.add_argument("--clip_identity", type=int, default=2)
+  p.add_argument("--out", default="outputs/demo")
+  p.add_argument("--size", default="demo", choices=sorted(builders.SIZES),
+                 help="SynthHeads size (models run at its resolution)")
+  p.add_argument("--data_dir", default="",
+                 help="SynthHeads data sets (default: $P4D_DATA_DIR or "
+                 "outputs/datasets)")
+  p.add_argument("--psi3d_steps", type=int, default=1500)
+  p.add_argument("--psi4d_steps", type=int, default=800)
+  p.add_argument("--views", type=int, default=4, help="pseudo views a frame")
+  p.add_argument("--source", default="",
+                 help="reenactment source (default: held-out clip 0, frame 0)")
+  p.add_argument("--driving", default="",
+                 help="reenactment driver (default: held-out clip 1)")
   return p.parse_args(argv)
 
 
-def _new_decoder(channels):
-  return field_mlp.FieldDecoder(channels, 64, channels, rngs=nnx.Rngs(0))
+def read_json(path: str) -> dict:
+  with open(path) as f:
+    return json.load(f)
 
 
-def load_or_fit_scene(path, args):
-  """The fitted scene from `path`, or a fresh fit saved there (atomically)."""
-  key = f"v2-{args.plane_res}-{args.fit_steps}-{args.seed}"
-  if os.path.exists(path):
-    data = np.load(path)
-    if str(data["key"]) == key:
-      print(f"[demo] reusing fitted scene {path}")
-      decoder = _new_decoder(data["planes"].shape[-1])
-      state = nnx.state(decoder)
-      count = len(jax.tree.leaves(state))
-      nnx.update(decoder, jax.tree.unflatten(
-          jax.tree.structure(state),
-          [jnp.asarray(data[f"decoder_{i}"]) for i in range(count)]))
-      return jnp.asarray(data["planes"]), decoder
-  print(f"[demo] fitting a {args.plane_res}^2 tri-plane to the analytic head")
-  progress = progress_lib.Progress(args.fit_steps, "fit")
-  planes, decoder = analytic_head.fit_triplane(
-      jax.random.key(args.seed), plane_res=args.plane_res,
-      steps=args.fit_steps,
-      progress=lambda step, loss: progress.update(step, loss=f"{loss:.4f}"))
-  arrays = {"planes": np.asarray(planes), "key": np.array(key)}
-  for i, leaf in enumerate(jax.tree.leaves(nnx.state(decoder))):
-    arrays[f"decoder_{i}"] = np.asarray(leaf)
-  tmp = path + ".tmp.npz"
-  np.savez(tmp, **arrays)
-  os.replace(tmp, path)
-  return planes, decoder
+def latest_step(workdir: str) -> int:
+  """The newest checkpoint step of a run (-1 if none)."""
+  directory = os.path.join(workdir, "checkpoints")
+  steps = [int(n) for n in (os.listdir(directory)
+                            if os.path.isdir(directory) else [])
+           if n.isdigit()]
+  return max(steps, default=-1)
 
 
-def orbit_cameras(frames):
-  """A yaw sweep of +-35 degrees with a gentle nod, Portrait4D cameras."""
-  t = np.linspace(0.0, 2 * np.pi, frames, endpoint=False)
-  yaw = 0.6 * np.sin(t)
-  pitch = 0.12 * np.sin(2 * t)
-  c2w = cameras.look_at_pose(np.pi / 2 + yaw, np.pi / 2 - pitch, 4.0,
-                             (0.0, 0.0, 0.0))
-  intr = cameras.focal_intrinsics(jnp.full((frames,), cameras.P4D_FOCAL))
-  return c2w, intr
+def model_overrides(size: str) -> list[str]:
+  """The tiny models at the data's resolution (neural rendering at half)."""
+  res = builders.SIZES[size].resolution
+  return [f"--config.image_size={res}", f"--config.neural_resolution={res // 2}"]
 
 
-def synthheads_clip(args):
-  """A talking SynthHeads clip: RGB | exact depth, side by side -> mp4."""
-  spec = synthheads.Spec(resolution=args.resolution, supersample=1,
-                         frames=args.clip_frames, seed=args.seed)
-  scenes, cams = synthheads.clip_scenes(spec, args.clip_identity)
-  print(f"[demo] sphere-tracing a {args.clip_frames}-frame SynthHeads clip")
-  progress = progress_lib.Progress(len(scenes), "clip", every=spec.render_batch)
-  outs = []
-  for start in range(0, len(scenes), spec.render_batch):
-    part = slice(start, start + spec.render_batch)
-    outs.append(synthheads.render_raw(spec, scenes[part], cams[part]))
-    progress.update(min(start + spec.render_batch, len(scenes)))
-  rgb, depth, mask = (np.concatenate([o[k] for o in outs])
-                      for k in ("rgb", "depth", "mask"))
-  near, far = np.percentile(depth[mask > 0.5], [1, 99])  # the head's range
-  frames = [np.concatenate([video_io.to_uint8(c * 2.0 - 1.0),
-                            video_io.colorize_depth(d, near, far, m)], axis=1)
-            for c, d, m in zip(rgb, depth, mask)]
-  return video_io.write_video(os.path.join(args.out, "synthheads_clip.mp4"),
-                              frames, int(spec.fps))
+class Pipeline:
+  """Runs the stages in order, times them, and remembers what they wrote."""
+
+  def __init__(self, args):
+    self.args = args
+    self.data_dir = builders.data_dir(args.data_dir)
+    self.runs = {name: os.path.join(args.out, name)
+                 for name in ("psi3d", "pseudo_views", "psi4d", "reenact",
+                              "eval")}
+    self.timings: dict[str, float] = {}
+    self.start = time.time()
+
+  def run(self, number: int, name: str, what: str, command: list[str] | None):
+    elapsed = time.time() - self.start
+    if command is None:
+      print(f"[demo] {number}/6 {name}: done already ({what})", flush=True)
+      return
+    print(f"[demo] {number}/6 {name}: {what}  ({elapsed / 60:.1f} min "
+          "elapsed)", flush=True)
+    tic = time.time()
+    env = dict(os.environ, P4D_DATA_DIR=self.data_dir)
+    code = subprocess.call([sys.executable, *command], cwd=ROOT, env=env)
+    if code:
+      raise SystemExit(f"[demo] stage {name} failed (exit {code}). Its "
+                       f"command:\n  {sys.executable} {' '.join(command)}\n"
+                       "Fix the cause and rerun the demo: finished stages "
+                       "are skipped.")
+    self.timings[name] = time.time() - tic
+
+  def train(self, number: int, name: str, config: str, steps: int,
+            extra: list[str]):
+    workdir = self.runs[name]
+    done = latest_step(workdir) >= steps
+    command = None if done else [
+        "-m", "launch.main", f"--config={config}", f"--workdir={workdir}",
+        f"--config.train.total_steps={steps}", "--config.train.eval_every=0",
+        f"--config.train.checkpoint_every={max(steps // 4, 1)}",
+        *model_overrides(self.args.size), *extra]
+    self.run(number, name, f"{config}, {steps} steps -> {workdir}", command)
+
+  def main(self) -> dict:
+    a, runs = self.args, self.runs
+    size = a.size
+    self.run(1, "data", f"SynthHeads {size} in {self.data_dir}", [
+        "tools/make_synthheads.py", f"--size={size}", "--no_sheet",
+        f"--data_dir={self.data_dir}"])
+    self.train(2, "psi3d", "configs/psi3d.py:tiny", a.psi3d_steps,
+               [f"--config.data.size={size}"])
+    manifest = os.path.join(runs["pseudo_views"], "manifest.json")
+    self.run(3, "pseudo_views", f"{a.views} views a frame of clips/{size}",
+             None if os.path.exists(manifest) else [
+                 "tools/precompute_pseudo_views.py",
+                 "--config=configs/pseudo_views.py:tiny",
+                 f"--config.checkpoint={runs['psi3d']}",
+                 f"--config.data.size={size}", f"--config.views={a.views}",
+                 f"--config.num_shards={min(8, builders.SIZES[size].clips)}",
+                 f"--out={runs['pseudo_views']}"])
+    self.train(4, "psi4d", "configs/psi4d.py:tiny", a.psi4d_steps, [
+        f"--config.data.pseudo_views={runs['pseudo_views']}",
+        f"--config.train.init_from={runs['psi3d']}/checkpoints",
+        f"--config.eval.synthheads_size={size}"])
+    summary_path = os.path.join(runs["reenact"], "summary.json")
+    step = latest_step(runs["psi4d"])
+    done = os.path.exists(summary_path) and read_json(summary_path)[
+        "step"] == step
+    source = a.source or f"synthheads:clips/{size}/test:0:0"
+    driving = a.driving or f"synthheads:clips/{size}/test:1"
+    self.run(5, "reenact", f"{source} driven by {driving}", None if done else [
+        "tools/reenact.py", f"--workdir={runs['psi4d']}", f"--source={source}",
+        f"--driving={driving}", f"--out={runs['reenact']}", "--mesh=ply",
+        "--mesh_every=1000"])
+    report = os.path.join(runs["eval"], "report.html")
+    done = (os.path.exists(report) and os.path.getmtime(report) >
+            os.path.getmtime(summary_path))
+    self.run(6, "evaluate", f"held-out SynthHeads {size} pairs",
+             None if done else [
+                 "tools/evaluate.py", f"--workdir={runs['psi4d']}",
+                 f"--synthheads_size={size}", f"--out={runs['eval']}"])
+    return self.finish()
+
+  def finish(self) -> dict:
+    runs = self.runs
+    metrics = read_json(os.path.join(runs["eval"], "metrics.json"))["summary"]
+    outputs = {
+        "side by side (source | driving | result)":
+            os.path.join(runs["reenact"], "reenact.mp4"),
+        "free-view orbit": os.path.join(runs["reenact"], "orbit.mp4"),
+        "depth": os.path.join(runs["reenact"], "depth.mp4"),
+        "mesh (frame 0)": os.path.join(runs["reenact"], "meshes",
+                                       "frame_00000.ply"),
+        "evaluation report": os.path.join(runs["eval"], "report.html"),
+        "metrics": os.path.join(runs["eval"], "metrics.json"),
+        "Psi3d run": runs["psi3d"], "pseudo views": runs["pseudo_views"],
+        "Psi run": runs["psi4d"]}
+    total = time.time() - self.start
+    summary = dict(total_s=round(total, 1),
+                   stage_s={k: round(v, 1) for k, v in self.timings.items()},
+                   metrics=metrics, outputs=outputs)
+    with video_io.atomic_path(os.path.join(self.args.out,
+                                           "demo_summary.json")) as tmp:
+      with open(tmp, "w") as f:
+        json.dump(summary, f, indent=2)
+    ran = ", ".join(f"{k} {v / 60:.1f}" for k, v in self.timings.items())
+    print(f"\n[demo] finished in {total / 60:.1f} min"
+          + (f" ({ran} min; the other stages were done already)" if ran
+             else " (every stage was done already)"))
+    for line in metrics:
+      if line["group"] in ("same", "cross"):
+        print(f"[demo] {line['group']}-identity reenactment: PSNR "
+              f"{line['psnr']:.2f} dB (the source frame itself: "
+              f"{line['baseline_psnr']:.2f}), novel views "
+              f"{line['novel_psnr']:.2f} dB, depth error "
+              f"{line['depth_error']:.4f}")
+    for what, path in outputs.items():
+      if os.path.exists(path):
+        print(f"[demo] {what:42s} {os.path.abspath(path)}")
+    return summary
 
 
-def main(argv=None):
+def main(argv=None) -> dict:
   args = parse_args(argv)
   os.makedirs(args.out, exist_ok=True)
-  start = time.time()
-  planes, decoder = load_or_fit_scene(os.path.join(args.out, "scene.npz"),
-                                      args)
-  cfg = render.RenderConfig(num_coarse=args.samples, num_fine=args.samples,
-                            chunk_rays=8192)
-  graphdef, params = nnx.split(decoder)
-  res = args.resolution
-
-  @jax.jit
-  def render_frame(c2w, intr, key):
-    dec = nnx.merge(graphdef, params)
-    return render.render_image(planes, dec, c2w[None], intr[None], res, res,
-                               cfg, key=key)
-
-  c2w, intr = orbit_cameras(args.frames)
-  rgb_frames, depth_frames = [], []
-  progress = progress_lib.Progress(args.frames, "render", every=8)
-  # One colour scale for the whole video: the sampled range of all cameras.
-  near, far = render.ray_bounds(cfg, c2w, args.frames)
-  near, far = float(near.min()), float(far.max())
-  for i in range(args.frames):
-    out = render_frame(c2w[i], intr[i], jax.random.key(i))
-    # White background through the residual transmittance, as in compositing.
-    feats = np.asarray(out["features"][0, ..., :3])
-    alpha = np.asarray(out["weights_sum"][0])
-    rgb = feats + (1.0 - alpha)[..., None]
-    rgb_frames.append(video_io.to_uint8(rgb * 2.0 - 1.0))
-    depth_frames.append(video_io.colorize_depth(
-        np.asarray(out["depth"][0]), near, far, alpha))
-    progress.update(i + 1)
-  orbit = video_io.write_video(os.path.join(args.out, "orbit.mp4"),
-                               rgb_frames, args.fps)
-  depth = video_io.write_video(os.path.join(args.out, "orbit_depth.mp4"),
-                               depth_frames, args.fps)
-  picks = np.linspace(0, args.frames - 1, 6).astype(int)
-  preview = np.concatenate([
-      np.concatenate([rgb_frames[i] for i in picks], axis=1),
-      np.concatenate([depth_frames[i] for i in picks], axis=1)
-  ], axis=0)
-  png = video_io.write_image(os.path.join(args.out, "orbit_preview.png"),
-                             preview)
-  clip = synthheads_clip(args) if args.clip_frames > 0 else None
-  print(f"[demo] done in {time.time() - start:.0f}s. Wrote:\n"
-        f"  {os.path.abspath(orbit)}   (RGB orbit, {args.frames} frames, "
-        f"{res}x{res})\n"
-        f"  {os.path.abspath(depth)}   (depth, near=yellow far=purple)\n"
-        f"  {os.path.abspath(png)}   (preview: RGB row, depth row)")
-  if clip:
-    print(f"  {os.path.abspath(clip)}   (SynthHeads clip: RGB | exact depth)")
+  return Pipeline(args).main()
 
 
 if __name__ == "__main__":

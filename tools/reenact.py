@@ -170,7 +170,11 @@ def main(argv=None) -> dict:
           depth_video(out["result"]["depth"], out["result"]["mask"], size),
           driving.fps))
   if args.mesh != "none":
-    written["meshes"] = write_meshes(args, avatar, prepared, frames)
+    try:
+      written["meshes"] = write_meshes(args, avatar, prepared, frames)
+    except ValueError as err:   # e.g. an early checkpoint with no surface yet
+      print(f"[reenact] no meshes: {err}", flush=True)
+      written["meshes"] = []
   summary = dict(workdir=os.path.abspath(args.workdir), step=step,
                  source=source.note, driving=driving.note, frames=count,
                  image_size=size, prepare_s=round(prepare_s, 3), **timing,

@@ -27,6 +27,10 @@ SIZES = {
     "tiny": examples.Spec(resolution=32, supersample=1, identities=8, clips=6,
                           held_out=4, views=3, frames=8, eval_pairs=4,
                           novel_views=2),
+    # The end-to-end demo's set (tools/demo.py): small's resolution, fewer
+    # heads, one ray a pixel, so that it builds in about a minute.
+    "demo": examples.Spec(supersample=1, identities=96, clips=24, held_out=8,
+                          frames=24, eval_pairs=16, novel_views=2),
     "small": examples.Spec(),
     "base": examples.Spec(resolution=128, identities=4096, clips=1024,
                           held_out=256, views=8, frames=64, eval_pairs=512,

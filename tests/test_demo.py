@@ -10,7 +10,8 @@ from tools import demo
 
 @pytest.mark.slow
 def test_demo_runs_every_stage_then_reuses_them(synthheads_tiny, tmp_path,
-                                                capsys):
+                                                capsys, monkeypatch):
+  monkeypatch.setenv("XLA_FLAGS", "")   # the stages' processes: one device
   args = [f"--out={tmp_path}", "--size=tiny", f"--data_dir={synthheads_tiny}",
           "--psi3d_steps=4", "--psi4d_steps=4", "--views=2"]
   first = demo.main(args)

@@ -46,6 +46,8 @@ def parse_args(argv=None):
                  "outputs/datasets)")
   p.add_argument("--psi3d_steps", type=int, default=1500)
   p.add_argument("--psi4d_steps", type=int, default=800)
+  p.add_argument("--batch", type=int, default=4,
+                 help="training batch; a multiple of the device count")
   p.add_argument("--views", type=int, default=4, help="pseudo views a frame")
   p.add_argument("--source", default="",
                  help="reenactment source (default: held-out clip 0, frame 0)")
@@ -111,6 +113,7 @@ class Pipeline:
         "-m", "launch.main", f"--config={config}", f"--workdir={workdir}",
         f"--config.train.total_steps={steps}", "--config.train.eval_every=0",
         f"--config.train.checkpoint_every={max(steps // 4, 1)}",
+        f"--config.batch_size={self.args.batch}",
         *model_overrides(self.args.size), *extra]
     self.run(number, name, f"{config}, {steps} steps -> {workdir}", command)
 

@@ -1,0 +1,64 @@
+"""Reenactment inputs: every kind becomes frames at the model's size with a
+camera per frame, and bad inputs are named."""
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+from p4d_jax.data import clip_files
+from p4d_jax.inference import avatar
+from p4d_jax.inference import media
+
+
+def test_centre_crop_keeps_the_central_square():
+  frame = np.zeros((1, 40, 100, 3), np.uint8)
+  frame[:, :, 30:70] = 200                      # the central 40 x 40 square
+  np.testing.assert_array_equal(media.centre_crop(frame, 20),
+                                np.full((1, 20, 20, 3), 200, np.uint8))
+
+
+def test_a_faceless_video_is_cropped_with_the_frontal_camera(tmp_path):
+  path = str(tmp_path / "grey.mp4")
+  iio.imwrite(path, np.full((3, 48, 64, 3), 128, np.uint8), fps=10)
+  got = media.load(path, 32)
+  assert got.images.shape == (3, 32, 32, 3) and got.fps == 10
+  np.testing.assert_allclose(got.cameras, np.repeat(
+      avatar.view_label()[None], 3, 0), atol=1e-6)
+  assert "frontal camera" in got.note and "no face found" in got.note
+  assert media.load(path, 32, align=False, max_frames=2).images.shape[0] == 2
+
+
+def test_synthheads_clips_come_with_their_exact_cameras(synthheads_tiny):
+  clip = media.load("synthheads:clips/tiny/test:1", 32, data_dir=synthheads_tiny)
+  one = media.load("synthheads:clips/tiny/test:1:5", 32,
+                   data_dir=synthheads_tiny)
+  assert clip.images.shape == (8, 32, 32, 3) and clip.cameras.shape == (8, 25)
+  np.testing.assert_array_equal(one.images[0], clip.images[5])
+  np.testing.assert_array_equal(one.cameras[0], clip.cameras[5])
+  with pytest.raises(ValueError, match="has frames 0..7"):
+    media.load("synthheads:clips/tiny/test:1:9", 32, data_dir=synthheads_tiny)
+  with pytest.raises(ValueError, match="model takes 64x64"):
+    media.load("synthheads:clips/tiny/test:1", 64, data_dir=synthheads_tiny)
+  with pytest.raises(ValueError, match="write synthheads:clips/SIZE/SPLIT"):
+    media.load("synthheads:clips/tiny", 32)
+
+
+def test_preprocessed_clips_and_image_folders(tmp_path):
+  frames = np.random.default_rng(0).integers(0, 255, (4, 32, 32, 3), np.uint8)
+  cams = np.random.default_rng(1).standard_normal((4, 25)).astype(np.float32)
+  clip_files.write_clip(str(tmp_path), "talk", frames, cams,
+                        np.zeros((4, 68, 2), np.float32), fps=30.0,
+                        source="test")
+  got = media.load(str(tmp_path / "talk"), 32)
+  np.testing.assert_array_equal(got.images, frames)
+  np.testing.assert_array_equal(got.cameras, cams)
+  assert got.fps == 30.0
+  mixed = tmp_path / "mixed"
+  mixed.mkdir()
+  iio.imwrite(mixed / "a.png", frames[0])
+  iio.imwrite(mixed / "b.png", frames[0][:16])
+  with pytest.raises(ValueError, match="differ in size"):
+    media.load(str(mixed), 32)
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(ValueError, match="holds no images"):
+    media.load(str(tmp_path / "empty"), 32)

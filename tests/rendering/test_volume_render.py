@@ -174,6 +174,7 @@ def test_chunked_equals_unchunked_including_gradients():
                                                          atol=1e-6), got, ref)
 
 
+@pytest.mark.slow   # ~35 s: the eager path dispatches op by op
 def test_jit_equals_eager_and_vmap_over_batch():
   planes, dec, c2w, intr, res = _tiny_scene(b=3)
   graphdef, params = nnx.split(dec)

@@ -64,6 +64,8 @@ def final_checkpoint(workdir):
   return state, data
 
 
+@pytest.mark.slow   # ~100 s: three training processes (tests/test_demo.py
+# runs the entry point too; tests/train/test_loop.py resumes in-process)
 def test_entry_point_runs_evaluates_and_resumes_exactly(tmp_path, data_dir,
                                                        environment):
   straight = str(tmp_path / "straight")

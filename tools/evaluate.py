@@ -36,7 +36,8 @@ from p4d_jax.inference import video_io  # noqa: E402
 
 GRID_ROWS = 8
 # Per-pair metrics of the SynthHeads reenactment renders (psi4d_eval).
-RENDER_METRICS = ("novel_psnr", "depth_error", "eyes_psnr", "mouth_psnr",
+RENDER_METRICS = ("novel_psnr", "depth_error", "geometry_consistency",
+                  "eyes_psnr", "mouth_psnr",
                   "static_eyes_psnr", "static_mouth_psnr", "baseline_psnr")
 
 

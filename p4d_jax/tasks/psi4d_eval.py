@@ -10,6 +10,9 @@ Metrics (means over pairs; `same_` and `cross_` for the two kinds):
   baseline_psnr            the source frame itself against that target
   novel_psnr               at the novel cameras (geometry consistency)
   depth_error              at every camera, on pixels fully on the head
+  geometry_consistency     the result's depth maps at the driving and novel
+                           cameras reprojected into each other (median
+                           distance, `evaluation.geometry_consistency`)
   eyes_psnr, mouth_psnr    at the driving camera, inside the regions where
                            expressions show (`synthheads.regions`)
   static_eyes_psnr, ...    the same for a render driven by the source itself
@@ -29,6 +32,7 @@ import numpy as np
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
 from p4d_jax.data.synthheads import regions
+from p4d_jax.evaluation import geometry_consistency
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.inference import video_io
 from p4d_jax.rendering import cameras
@@ -106,8 +110,11 @@ class ReenactmentEvaluator:
         f"{prefix}{name}_psnr": in_region(img, k)
         for prefix, img in (("", pred[:, 0]), ("static_", per_view(static["image"])[:, 0]))
         for k, name in enumerate(regions.REGIONS)}
+    consistency = jax.vmap(geometry_consistency.view_consistency)(
+        per_view(out["depth"]), per_view((out["mask"] + 1.0) / 2.0),
+        batch["target_c2w"], batch["target_intrinsics"])
     return dict(
-        **region_psnr, psnr=psnr[:, 0], novel_psnr=jnp.mean(psnr[:, 1:], axis=1),
+        **region_psnr, geometry_consistency=consistency, psnr=psnr[:, 0], novel_psnr=jnp.mean(psnr[:, 1:], axis=1),
         ssim=image_metrics.ssim(to01(pred[:, 0]), to01(target[:, 0])),
         perceptual=jax.vmap(lambda a, c: self.task.perceptual(
             a[None], c[None]))(pred[:, 0], target[:, 0]),
@@ -129,9 +136,12 @@ class ReenactmentEvaluator:
     metrics = {}
     for name, rows in (("same", ~cross), ("cross", cross)):
       for k in ("psnr", "ssim", "perceptual", "baseline_psnr", "novel_psnr",
-                "depth_error", *(f"{p}{r}_psnr" for p in ("", "static_")
+                "depth_error", "geometry_consistency",
+                *(f"{p}{r}_psnr" for p in ("", "static_")
                                  for r in regions.REGIONS)):
-        metrics[f"{name}_{k}"] = float(np.mean(out[k][rows]))
+        v = out[k][rows]   # NaN where nothing is covered (consistency)
+        metrics[f"{name}_{k}"] = (float(np.nanmean(v)) if np.isfinite(v).any()
+                                  else float("nan"))
     psi3d_eval.report(self.outdir, step, metrics, lambda: self.grid(out),
                       len(cross))
     return metrics

@@ -28,7 +28,9 @@ class NoFaceError(ValueError):
   """No face (above the score threshold) in an image; names the image."""
 
 
-def _dlib():
+def load_dlib():
+  """(dlib, face_recognition_models), or an ImportError that says how to
+  install them."""
   try:
     import dlib  # pylint: disable=import-outside-toplevel
     import face_recognition_models  # pylint: disable=import-outside-toplevel
@@ -49,7 +51,7 @@ class FaceFinder:
   """
 
   def __init__(self, min_score: float = 0.5, upsample: int = 1):
-    dlib, models = _dlib()
+    dlib, models = load_dlib()
     self.min_score = min_score
     self.upsample = upsample
     self._detector = dlib.get_frontal_face_detector()

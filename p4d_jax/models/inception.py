@@ -70,16 +70,12 @@ def pool_3x3(x: jax.Array, kind: str) -> jax.Array:
   an edge); "max": max over the in-image neighbours.
   """
   pad = ((1, 1), (1, 1))
-  if kind == "max":
+  if kind == "max":  # pads with -inf
     return nnx.max_pool(x, (3, 3), strides=(1, 1), padding=pad)
-  total = nnx.avg_pool(x, (3, 3), strides=(1, 1), padding=pad) * 9.0
-  if kind == "avg":
-    return total / 9.0
-  if kind != "avg_valid":
+  if kind not in ("avg", "avg_valid"):
     raise ValueError(f"unknown pool {kind!r}")
-  ones = jnp.ones((1,) + x.shape[1:3] + (1,), x.dtype)
-  count = nnx.avg_pool(ones, (3, 3), strides=(1, 1), padding=pad) * 9.0
-  return total / count
+  return nnx.avg_pool(x, (3, 3), strides=(1, 1), padding=pad,
+                      count_include_pad=kind == "avg")
 
 
 class InceptionA(nnx.Module):

@@ -4,9 +4,10 @@ FID = ||mu_a - mu_b||^2 + tr(S_a + S_b - 2 (S_a S_b)^(1/2)) between Gaussians
 fitted to the pool3 features of two image sets (`inception.InceptionV3`
 with pytorch-fid's weights; see tools/convert_inception.py).
 
-FID is meaningful only over thousands of images per set: with N < 2048 the
-2048 x 2048 covariance has rank < N, the estimate is biased upward, and
-values from different N do not compare (published numbers use 10k-50k).
+FID is meaningful only over thousands of images per set: with N <= 2048 the
+2048 x 2048 covariance (rank <= N - 1) is singular, the estimate is biased
+upward, and values from different N do not compare (published numbers use
+10k-50k images).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def features(model: nnx.Module, images: np.ndarray, batch: int = 16
 
   `model` maps [B, H, W, 3] in [0, 1] to [B, D] (an InceptionV3). Runs
   `batch` images at a time; the last batch is padded to full size so one
-  compiled program serves them all.
+  compiled program serves them all. For FID, feed thousands of images.
   """
   images = np.asarray(images)
   if (images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3

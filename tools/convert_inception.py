@@ -1,0 +1,65 @@
+"""Converts InceptionV3 weights to the .npz that `inception.load_npz` reads.
+
+  bash launch/run.sh python tools/convert_inception.py \\
+      --pth pt_inception-2015-12-05-6726825d.pth --out outputs/inception_fid.npz
+
+--pth: pytorch-fid's FID weights (the TensorFlow FID graph's Inception,
+  ported; released on github.com/mseitzer/pytorch-fid under "fid_weights").
+  Bring the file yourself: nothing is downloaded here.
+--variant fid (default): pytorch-fid's pooling, for FID comparable with
+  published numbers. --variant torchvision: torchvision's inception_v3 state
+  dict (inception_v3_google-*.pth) and its pooling; not comparable.
+No torch needed: the file is read by p4d_jax.models.torch_weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from p4d_jax.models import inception
+from p4d_jax.models import torch_weights
+
+# Output rows of `fc.weight`: the TF graph has 1008 classes, torchvision 1000.
+FC_ROWS = {"fid": 1008, "torchvision": 1000}
+
+
+def parse_args(argv=None):
+  p = argparse.ArgumentParser(description=__doc__,
+                              formatter_class=argparse.RawTextHelpFormatter)
+  p.add_argument("--pth", required=True,
+                 help="pt_inception-2015-12-05-6726825d.pth (state dict)")
+  p.add_argument("--variant", choices=inception.VARIANTS, default="fid",
+                 help="fid: pytorch-fid's FID Inception (default); "
+                 "torchvision: torchvision's Inception3")
+  p.add_argument("--out", required=True, help="output .npz")
+  args = p.parse_args(argv)
+  if not os.path.isfile(args.pth):
+    p.error(f"--pth {args.pth}: no such file (pytorch-fid's "
+            "pt_inception-2015-12-05-6726825d.pth)")
+  if not args.out.endswith(".npz"):
+    p.error(f"--out {args.out}: must end in .npz")
+  return args
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  try:
+    state = torch_weights.load_state_dict(args.pth)
+    model = inception.from_state_dict(state, fid=args.variant == "fid")
+  except ValueError as err:
+    sys.exit(f"convert_inception: {err}")
+  rows = state["fc.weight"].shape[0] if "fc.weight" in state else None
+  if rows is not None and rows != FC_ROWS[args.variant]:
+    print(f"warning: fc has {rows} classes, {FC_ROWS[args.variant]} expected "
+          f"for --variant {args.variant}: the other variant's weights?")
+  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+  inception.save_npz(model, args.out)
+  inception.load_npz(args.out)  # checks the file reads back
+  print(f"wrote {args.out} ({args.variant} InceptionV3, "
+        f"{inception.parameter_count(model):,} floats, from {args.pth})")
+
+
+if __name__ == "__main__":
+  main()

@@ -8,8 +8,9 @@ Runs on the CPU (a GPU's TF32 convolutions would loosen the comparison).
 The weight rule (`reference_weight`) and the input (`reference_input`) are
 plain numpy, imported by the test; torch is imported only in `main`.
 
-The npz holds: input [2, 299, 299, 3] in [0, 1] (NHWC; the model sees it as
-NCHW, scaled to 2x - 1, no resize), features_torchvision [2, 2048],
+The input is `reference_input()` [2, 299, 299, 3] in [0, 1] (NHWC; the model
+sees it as NCHW, scaled to 2x - 1, no resize). The npz holds
+features_torchvision [2, 2048],
 features_fid [2, 2048], and shapes (one "key=AxBxC" string per weight, to
 name a layout mismatch).
 """
@@ -107,8 +108,7 @@ def main():
     features_fid = fid(x).numpy()
   assert features_torchvision.shape == (2, 2048), features_torchvision.shape
   os.makedirs(os.path.dirname(OUT), exist_ok=True)
-  np.savez_compressed(OUT, input=images,
-                      features_torchvision=features_torchvision,
+  np.savez_compressed(OUT, features_torchvision=features_torchvision,
                       features_fid=features_fid, shapes=np.array(shapes))
   print(f"wrote {OUT} ({len(shapes)} weights; feature scale "
         f"{np.abs(features_fid).max():.4g} fid, "

@@ -32,6 +32,7 @@ from launch import main as launch_main  # noqa: E402
 from p4d_jax.data.faces import preprocess  # noqa: E402
 from p4d_jax.evaluation import html_report  # noqa: E402
 from p4d_jax.evaluation import suite  # noqa: E402
+from p4d_jax import progress  # noqa: E402
 from p4d_jax.inference import video_io  # noqa: E402
 
 GRID_ROWS = 8
@@ -55,11 +56,20 @@ def parse_args(argv=None):
   p.add_argument("--source", default="", help="source image or folder")
   p.add_argument("--driving", default="", help="folder of driving frames")
   p.add_argument("--lpips_weights", default="")
+  p.add_argument("--inception_weights", default="",
+                 help="tools/convert_inception.py's .npz: adds FID")
+  p.add_argument("--face_metrics", action=argparse.BooleanOptionalAction,
+                 default=True, help="dlib identity similarity and AKD")
+  p.add_argument("--motion_fit", action="store_true",
+                 help="SynthHeads mode: AED/APD by fitting the motion of "
+                 "every result and target (about 15 s per image at 64^2)")
   p.add_argument("--out", default="outputs/eval")
   p.add_argument("--batch", type=int, default=16)
   args = p.parse_args(argv)
   if bool(args.workdir) == bool(args.pred):
     p.error("give either --workdir (a Psi run) or --pred (a folder).")
+  if args.motion_fit and not args.workdir:
+    p.error("--motion_fit needs SynthHeads' ground truth: use --workdir.")
   return args
 
 
@@ -116,14 +126,42 @@ def synthheads_items(args) -> tuple[suite.Items, str]:
   out = evaluator.per_pair(params)
   f = evaluator.fields
   u8 = video_io.to_uint8
+  extra = {k: out[k] for k in RENDER_METRICS}
+  if args.motion_fit:
+    extra.update(motion_metrics(f, (out["image"] + 1.0) / 2.0))
   items = suite.Items(
       names=[f"pair_{i:04d}" for i in range(len(f["image"]))],
       pred=u8(out["image"]), target=u8(f["target_image"][:, 0]),
       source=u8(f["image"]), driving=u8(f["driving_image"]),
       groups=["cross" if c else "same" for c in f["cross_identity"]],
-      extra={k: out[k] for k in RENDER_METRICS})
+      extra=extra)
   return items, (f"Psi run {os.path.abspath(args.workdir)} step {step} on "
                  f"SynthHeads eval/{task.config.eval.synthheads_size}")
+
+
+def motion_metrics(fields: dict, results: np.ndarray) -> dict:
+  """AED / APD of the results [P, S, S, 3] in [0, 1] against the targets'
+  exact motion, and of the exact targets themselves (the fit's floor)."""
+  from p4d_jax.data.synthheads import params as P  # pylint: disable=import-outside-toplevel
+  from p4d_jax.evaluation import motion_fit  # pylint: disable=import-outside-toplevel
+  truth = np.concatenate([fields["target_expression"], fields["target_pose"]],
+                         axis=1)
+  out = {}
+  for name, images in (("", results),
+                       ("target_", (fields["target_image"][:, 0] + 1) / 2)):
+    bar = progress.Progress(len(images), f"motion fit {name or 'results'}")
+    fitted = []
+    for i, image in enumerate(images):
+      scene = P.Scene(identity=fields["source_identity"][i],
+                      expression=None, pose=None,
+                      lighting=fields["source_lighting"][i],
+                      background=fields["source_background"][i])
+      fitted.append(motion_fit.fit_one(image, scene,
+                                       fields["target_world_c2w"][i])[0])
+      bar.update(i + 1)
+    for k, v in motion_fit.motion_errors(np.stack(fitted), truth).items():
+      out[f"{name}{k}"] = v
+  return out
 
 
 def grid(items: suite.Items, rows: np.ndarray) -> np.ndarray:
@@ -138,7 +176,9 @@ def main(argv=None) -> dict:
   args = parse_args(argv)
   logging.set_verbosity(logging.WARNING)
   items, what = synthheads_items(args) if args.workdir else folder_items(args)
-  options = suite.Options(lpips_weights=args.lpips_weights, batch=args.batch)
+  options = suite.Options(lpips_weights=args.lpips_weights,
+                          inception_weights=args.inception_weights,
+                          face_metrics=args.face_metrics, batch=args.batch)
   summary, rows, notes, values = suite.summarise(items, options)
   groups = suite.group_rows(items)
   labels = [x for x, present in (("source", items.source),

@@ -78,6 +78,9 @@ def per_item(pred: np.ndarray, source: np.ndarray | None,
              analyser: FaceAnalyser) -> tuple[dict, list[str]]:
   """uint8 [N, H, W, 3] results (and sources, drivers) -> {metric: [N]} and
   notes on the images without a detectable face."""
+  if source is None and driving is None:
+    return {}, ["identity_similarity, akd skipped: no source or driving "
+                "images."]
   found = {}
   for role, images in (("result", pred), ("source", source),
                        ("driving", driving)):
@@ -90,9 +93,6 @@ def per_item(pred: np.ndarray, source: np.ndarray | None,
   if "driving" in found:
     out["akd"] = np.array([keypoint_distance(r, d) for r, d in
                            zip(found["result"], found["driving"])])
-  if not out:
-    notes.append("identity_similarity, akd skipped: no source or driving "
-                 "images.")
   for role, faces in found.items():
     missing = sum(f is None for f in faces)
     if missing:

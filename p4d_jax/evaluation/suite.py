@@ -3,7 +3,11 @@ is there (targets, sources, drivers, ground-truth parameters, a weights
 file), and a note says why any other was skipped.
 
   per item  psnr, ssim, lpips                  result vs target
-  per set   (see `set_metrics`)
+            identity_similarity              result vs source (dlib)
+            akd                              result vs driving (dlib)
+  per set   fid                              results vs targets, per group
+Callers add their own per-item metrics in `Items.extra` (SynthHeads: novel
+views, depth, geometry consistency, region PSNRs, AED/APD).
 Items carry a group ("same", "cross", or "all"); summaries are per group.
 """
 
@@ -34,7 +38,9 @@ class Items:
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-  lpips_weights: str = ""    # tools/convert_lpips.py's .npz
+  lpips_weights: str = ""       # tools/convert_lpips.py's .npz
+  inception_weights: str = ""   # tools/convert_inception.py's .npz (FID)
+  face_metrics: bool = True     # dlib identity similarity and AKD
   batch: int = 16
 
 
@@ -78,14 +84,50 @@ def per_item(items: Items, options: Options) -> tuple[dict, list[str]]:
     else:
       notes.append("lpips skipped: no LPIPS weights (convert them with "
                    "tools/convert_lpips.py, pass --lpips_weights).")
+  if options.face_metrics:
+    faces, face_notes = _face_metrics(items)
+    out.update(faces)
+    notes += face_notes
   return out, notes
+
+
+def _face_metrics(items: Items) -> tuple[dict, list[str]]:
+  from p4d_jax.evaluation import face_metrics  # pylint: disable=import-outside-toplevel
+  try:
+    analyser = face_metrics.FaceAnalyser()
+  except ImportError as err:
+    return {}, [f"identity_similarity, akd skipped: {err}"]
+  return face_metrics.per_item(items.pred, items.source, items.driving,
+                               analyser)
+
+
+@functools.lru_cache(maxsize=1)
+def _inception(path: str):
+  from p4d_jax.models import inception  # pylint: disable=import-outside-toplevel
+  return inception.load_npz(path)
 
 
 def set_metrics(items: Items, groups: dict[str, np.ndarray],
                 options: Options) -> tuple[dict, list[str]]:
   """Metrics of whole sets, per group: {group: {name: value}}, notes."""
-  del items, options
-  return {g: {} for g in groups}, []
+  out = {g: {} for g in groups}
+  if items.target is None or not options.inception_weights:
+    why = "no targets" if items.target is None else (
+        "no Inception weights (convert pytorch-fid's with "
+        "tools/convert_inception.py, pass --inception_weights)")
+    return out, [f"fid skipped: {why}."]
+  from p4d_jax.evaluation import fid  # pylint: disable=import-outside-toplevel
+  model = _inception(options.inception_weights)
+  pred = fid.features(model, items.pred, options.batch)
+  target = fid.features(model, items.target, options.batch)
+  for g, rows in groups.items():
+    out[g]["fid"] = fid.frechet_distance(pred[rows], target[rows])
+  notes = []
+  if len(items.pred) < 2048:
+    notes.append(f"fid on {len(items.pred)} images: below the 2048 "
+                 "dimensions of the features the covariances are singular; "
+                 "compare FIDs only at equal, large counts.")
+  return out, notes
 
 
 def group_rows(items: Items) -> dict[str, np.ndarray]:

@@ -61,7 +61,12 @@ def pair_fields(example: dict) -> dict:
                                        tgt["camera"], size),
       cross_identity=np.bool_(example["cross_identity"]),
       target_expression=np.asarray(tgt["expression"], np.float32),
-      target_pose=np.asarray(tgt["pose"], np.float32))
+      target_pose=np.asarray(tgt["pose"], np.float32),
+      # What a motion fit of the result holds fixed (`evaluation.motion_fit`).
+      target_world_c2w=np.asarray(cameras.unpack_label(
+          np.asarray(tgt["world_camera"]))[0], np.float32),
+      **{f"source_{k}": np.asarray(example["source"][k], np.float32)
+         for k in ("identity", "lighting", "background")})
 
 
 # What the jitted render reads of `pair_fields`.

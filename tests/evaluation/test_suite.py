@@ -82,6 +82,43 @@ def test_lpips_from_a_weights_file_equals_the_model(tmp_path):
   np.testing.assert_allclose(values["lpips"], np.ravel(want), rtol=1e-4)
 
 
+def test_fid_and_face_metrics_through_the_folder_mode(tmp_path):
+  """Random Inception weights (the reference rule): FID of a set with itself
+  is 0 and with noise images positive (random weights barely see the input,
+  so the distance is small: 7e-6 measured, against 1e-12 for equal sets); the astronaut as result, source and driver: identity
+  similarity 1 and AKD 0; a result without a face is NaN and noted."""
+  from skimage import data  # pylint: disable=import-outside-toplevel
+  from p4d_jax.models import inception  # pylint: disable=import-outside-toplevel
+  from tests.models import make_inception_reference as ref  # pylint: disable=import-outside-toplevel
+  weights = str(tmp_path / "inception.npz")
+  inception.save_npz(inception.from_state_dict(
+      {k: ref.reference_weight(k, v)
+       for k, v in inception.torch_shapes().items()}), weights)
+  face = np.asarray(data.astronaut()[:256, 128:384])
+  pred = np.stack([face, face, 255 - face])
+  noise = np.random.default_rng(0).integers(0, 256, pred.shape, np.uint8)
+  result = evaluate.main([
+      f"--pred={folder(tmp_path, 'pred', pred)}",
+      f"--target={folder(tmp_path, 'gt', pred)}",
+      f"--source={folder(tmp_path, 'src', [face] * 3)}",
+      f"--driving={folder(tmp_path, 'drv', [face] * 3)}",
+      f"--inception_weights={weights}", f"--out={tmp_path / 'a'}"])
+  (line,) = result["summary"]
+  assert abs(line["fid"]) < 1e-9
+  rows = json.loads((tmp_path / "a" / "metrics.json").read_text())["rows"]
+  assert [r["akd"] for r in rows[:2]] == [0.0, 0.0]
+  np.testing.assert_allclose([r["identity_similarity"] for r in rows[:2]],
+                             1.0, atol=1e-9)
+  assert np.isnan(rows[2]["akd"])          # the negative image has no face
+  assert any("no face found in 1 of 3 result" in n for n in result["notes"])
+  apart = evaluate.main([
+      f"--pred={folder(tmp_path, 'pred2', pred)}",
+      f"--target={folder(tmp_path, 'gt2', noise)}", "--no-face_metrics",
+      f"--inception_weights={weights}", f"--out={tmp_path / 'b'}"])
+  assert apart["summary"][0]["fid"] > 1e-6
+  assert "akd" not in apart["summary"][0]
+
+
 def test_histogram_bars_are_the_counts():
   svg = html_report.histogram_svg("x", {"a": np.array([0., 0., 0., 1.])},
                                   bins=2, height=120)
@@ -103,10 +140,15 @@ def test_synthheads_mode_evaluates_a_psi_run(psi4d_small_run, synthheads_tiny,
                                             tmp_path):
   result = evaluate.main([f"--workdir={psi4d_small_run[0]}",
                           "--synthheads_size=tiny", f"--data_dir={synthheads_tiny}",
-                          "--pairs=4", "--batch=4", f"--out={tmp_path}"])
+                          "--pairs=4", "--batch=4", "--motion_fit",
+                          f"--out={tmp_path}"])
   by = {line["group"]: line for line in result["summary"]}
   assert set(by) == {"all", "same", "cross"}
   assert by["same"]["items"] + by["cross"]["items"] == 4
   assert np.isfinite(by["all"]["psnr"]) and np.isfinite(by["all"]["eyes_psnr"])
+  # The motion fit of the exact targets is the estimator's floor; a barely
+  # trained Psi's results are further from the truth.
+  assert by["all"]["target_apd"] < 2.0          # degrees, at 32^2
+  assert by["all"]["apd"] >= 0 and np.isfinite(by["all"]["aed"])
   page = (tmp_path / "report.html").read_text()
   assert "source | driving | result | target" in page

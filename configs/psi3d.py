@@ -34,6 +34,22 @@ def _tiny_sizes() -> synthesizer.SynthesizerSizes:
                                    widths=(16,)))
 
 
+# Paper size: vectors (biases, norm scales) replicated, since splitting a few
+# KiB only adds collectives; the transformers' matrices split Megatron-style
+# over "model" (q, kv and fc1 by output, proj and fc2 by input, the depthwise
+# conv by channel) and over "fsdp" on the other dim; every other array over
+# "fsdp" on its largest dim that divides. With model = 1 (the default mesh)
+# this is plain FSDP.
+PAPER_RULES = (
+    (r"proj_y/bias$", "fsdp"),   # the motion maps' 64K-long bias is not small
+    (r"(bias|scale)$", "replicate"),
+    (r"(attn\d?/(q|kv)|mlp/fc1)/kernel$", ("fsdp", "model")),
+    (r"(attn\d?/proj|mlp/fc2)/kernel$", ("model", "fsdp")),
+    (r"mlp/dwconv/dwconv/kernel$", (None, None, None, "model")),
+    (".*", "fsdp"),
+)
+
+
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   presets = {
       "tiny": dict(sizes=_tiny_sizes(), image=64, neural=32, samples=24,
@@ -51,6 +67,14 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.task = "psi3d"
   config.model = ml_collections.ConfigDict(p["sizes"].config_fields())
+  # Memory knobs (none changes what is computed, only where and how exactly):
+  # compute_dtype "float32" | "bfloat16" (parameters and optimizer state stay
+  # float32; rendering's compositing and the losses too, models/precision.py);
+  # remat: the transformer blocks' policy, "none" | "full" | "dots_saveable"
+  # | ... (models/remat.py). The renderer's is render.remat with
+  # render.chunk_rays (recompute each chunk of rays in the backward pass).
+  config.model.compute_dtype = "float32"
+  config.model.remat = "none"
   config.image_size = p["image"]
   config.neural_resolution = p["neural"]
   config.batch_size = p["batch"]
@@ -79,8 +103,9 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.optimizer = ml_collections.ConfigDict(dict(
       lr=p["lr"], b1=0.9, b2=0.999, eps=1e-5, motion_lr_scale=2.5))
   # (regex on state paths, spec): "fsdp", "replicate" or one mesh axis (or
-  # None) per dim; first match wins (p4d_jax/parallel/sharding.py).
-  config.sharding_rules = ((".*", "fsdp"),)
+  # None) per dim; first match wins (p4d_jax/parallel/sharding.py). They
+  # apply to the parameters, the EMA and Adam's moments alike.
+  config.sharding_rules = ((".*", "fsdp"),) if arg == "tiny" else PAPER_RULES
   config.train = ml_collections.ConfigDict(dict(
       total_steps=p["steps"], log_every=p["log"],
       checkpoint_every=p["ckpt"], eval_every=p["eval"], max_to_keep=3,

@@ -17,6 +17,7 @@ import jax
 from flax import nnx
 
 from p4d_jax.models import attention as A
+from p4d_jax.models import remat
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +90,7 @@ class EncoderCanonical(nnx.Module):
                                           for _ in range(s.neutral_blocks)])
     self.trans_blocks_motion = nnx.List([block()
                                          for _ in range(s.motion_blocks)])
+    self.remat = "none"   # the blocks' policy (models/remat.py)
     shuffled = s.dim // 4
     self.conv_up1 = A.conv(shuffled, s.head_channels, 3, rngs)
     self.conv_up2 = A.conv(s.head_channels, s.head_channels, 3, rngs)
@@ -102,7 +104,7 @@ class EncoderCanonical(nnx.Module):
     x, grid = self.patch_embed(features)
     neutral = self.neutral_motion(source_motion)
     for blk in self.trans_blocks_neutral:
-      x = blk(x, grid, neutral, motion_scale)
+      x = remat.apply(blk, self.remat, x, grid, neutral, motion_scale)
     return x.reshape(x.shape[0], *grid, x.shape[-1])
 
   def animate(self, neutral: jax.Array, driving_motion: jax.Array,
@@ -113,7 +115,7 @@ class EncoderCanonical(nnx.Module):
     x, grid = neutral.reshape(b, h * w, c), (h, w)
     driving = self.driving_motion(driving_motion)
     for blk in self.trans_blocks_motion:
-      x = blk(x, grid, driving, motion_scale)
+      x = remat.apply(blk, self.remat, x, grid, driving, motion_scale)
     x = A.pixel_shuffle(x.reshape(b, h, w, c))
     x = jax.nn.relu(self.conv_up1(A.upsample_bilinear(x)))
     x = jax.nn.relu(self.conv_up2(A.upsample_bilinear(x)))

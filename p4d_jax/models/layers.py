@@ -32,8 +32,10 @@ class EqualizedLinear(nnx.Module):
         jnp.full((out_features,), bias_init / lr_mul, jnp.float32))
     self.weight_gain = lr_mul / math.sqrt(in_features)
     self.bias_gain = lr_mul
+    self.dtype = None   # compute dtype (models/precision.py); None: x's
 
   def __call__(self, x: jax.Array) -> jax.Array:
+    x = x.astype(self.dtype or x.dtype)
     kernel = self.kernel[...] * self.weight_gain
     return x @ kernel.astype(x.dtype) + (self.bias[...] *
                                          self.bias_gain).astype(x.dtype)

@@ -67,22 +67,25 @@ class ModulatedConv(nnx.Module):
     # ToRGB scales its styles by 1 / sqrt(fan_in) instead of demodulating.
     self.style_gain = 1.0 if demodulate else 1.0 / math.sqrt(
         d_in * kernel * kernel)
+    self.dtype = None   # compute dtype (models/precision.py); None: x's
 
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
+    # Styles and demodulation in float32; the image-sized work in `dtype`.
+    dtype = self.dtype or x.dtype
     styles = self.affine(w) * self.style_gain                 # [B, in]
     weight = self.weight[...]
-    x = x * styles[:, None, None, :]
+    x = x.astype(dtype) * styles.astype(dtype)[:, None, None, :]
     if self.up:
       x = upsample2d(x)
     pad = weight.shape[0] // 2
     x = jax.lax.conv_general_dilated(
-        x, weight, (1, 1), ((pad, pad), (pad, pad)),
+        x, weight.astype(dtype), (1, 1), ((pad, pad), (pad, pad)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if self.demodulate:
       # 1 / |weight modulated by the sample's styles| per output channel.
       sq = jnp.einsum("hwio,bi->bo", weight**2, styles**2)
-      x = x * jax.lax.rsqrt(sq + 1e-8)[:, None, None, :]
-    return x + self.bias[...]
+      x = x * jax.lax.rsqrt(sq + 1e-8).astype(dtype)[:, None, None, :]
+    return x + self.bias[...].astype(dtype)
 
 
 def _lrelu(x):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 
 from p4d_jax.models import canonical
@@ -138,11 +139,14 @@ class Synthesizer(nnx.Module):
     """`source_state` and driving motion [B, D] -> planes [B, 3, S/2, S/2, C]."""
     canon = self.encoder_canonical.animate(source_state["neutral"],
                                            driving_motion, motion_scale)
-    return self.generator_triplane(canon, source_state["detail"])
+    # The renderer samples float32 planes whatever the compute dtype, so
+    # their gradient is accumulated in float32 (models/precision.py).
+    planes = self.generator_triplane(canon, source_state["detail"])
+    return planes.astype(jnp.float32)
 
   def background_image(self, image, resolution: int) -> jax.Array:
     """image [B, S, S, 3] -> background features [B, R, R, C] in [0, 1]."""
-    bg = jax.nn.sigmoid(self.background(image))
+    bg = jax.nn.sigmoid(self.background(image).astype(jnp.float32))
     return jax.image.resize(bg, (bg.shape[0], resolution, resolution,
                                  bg.shape[-1]), "linear", antialias=False)
 

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from p4d_jax.models import attention as A
+from p4d_jax.models import remat
 from p4d_jax.models.encoders import lrelu
 
 
@@ -53,6 +54,7 @@ class DecoderTriplane(nnx.Module):
     self.trans_blocks = nnx.List([
         A.Block(s.dim, s.heads, s.mlp_ratio, rngs, sr_ratio=s.sr_ratio)
         for _ in range(s.blocks)])
+    self.remat = "none"   # the blocks' policy (models/remat.py)
     self.convs2 = nnx.List([
         A.conv(s.dim // 4 + s.canonical_channels, w0, 3, rngs),
         A.conv(w0, w1, 3, rngs), A.conv(w1, w1, 3, rngs)])
@@ -67,7 +69,7 @@ class DecoderTriplane(nnx.Module):
       x = lrelu(layer(x))
     tokens, grid = self.patch_embed(x)
     for blk in self.trans_blocks:
-      tokens = blk(tokens, grid)
+      tokens = remat.apply(blk, self.remat, tokens, grid)
     x = A.pixel_shuffle(tokens.reshape(x.shape[0], *grid, -1))
     x = jnp.concatenate([x, canonical], -1)
     for layer in self.convs2:

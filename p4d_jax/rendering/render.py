@@ -132,7 +132,10 @@ def triplane_field(planes: jax.Array,
     feats = triplane.lookup_triplane(table, start, grids.reshape(n * k, 3, 2),
                                      height, width, cfg.aggregation)
     out, sigma = decoder(feats)
-    return out.reshape(n, k, -1), sigma.reshape(n, k)
+    # Compositing (alpha, transmittance, weights) runs in float32 whatever
+    # the decoder computes in: bfloat16 would round the cumulative product.
+    return (out.reshape(n, k, -1).astype(jnp.float32),
+            sigma.reshape(n, k).astype(jnp.float32))
 
   return field_fn
 

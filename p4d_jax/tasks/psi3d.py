@@ -31,6 +31,8 @@ from flax import nnx
 
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.models import discriminator
+from p4d_jax.models import precision
+from p4d_jax.models import remat
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import render
 from p4d_jax.tasks import multiview_batches
@@ -73,6 +75,9 @@ class Psi3dTask:
         (str(pattern), spec if isinstance(spec, str) else tuple(spec))
         for pattern, spec in config.sharding_rules)
     abstract = nnx.eval_shape(self._build_model, jax.random.key(0))
+    # Static settings: they live in the graphdef, not in the parameters.
+    precision.set_compute_dtype(abstract, config.model.compute_dtype)
+    remat.set_policy(abstract, config.model.remat)
     self.graphdef, self.abstract_params = nnx.split(abstract, nnx.Param)
     opt = config.optimizer
     self.tx = optimizer.make_optimizer(

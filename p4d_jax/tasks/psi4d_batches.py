@@ -29,6 +29,7 @@ import numpy as np
 
 from p4d_jax.data import pseudo_view_reader
 from p4d_jax.rendering import cameras
+from p4d_jax.tasks import multiview_batches
 from p4d_jax.tasks.multiview_batches import to_float_image
 
 
@@ -87,3 +88,22 @@ def training_batches(data, image_size: int,
   ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng),
                      seed=data.seed)
   return ds.batch(global_batch // count, drop_remainder=True)
+
+
+def synthetic_batch(batch: int, image_size: int, neural: int) -> dict:
+  """A batch's fields and shapes without records, for tests and ahead-of-time
+  compiles: `multiview_batches.synthetic_batch`'s two views of each head as
+  the driving frame and its pseudo view (masks at the neural resolution)."""
+  mv = multiview_batches.synthetic_batch(batch, image_size, 2, seed=0)
+  step = image_size // neural
+  return dict(image=mv["image"], driving_image=mv["target_image"][:, 0],
+              motion_view_image=mv["target_image"][:, 1],
+              target_image=mv["target_image"][:, :1],
+              target_mask=mv["target_mask"][:, :1],
+              target_c2w=mv["target_c2w"][:, :1],
+              target_intrinsics=mv["target_intrinsics"][:, :1],
+              pseudo_image=mv["target_image"][:, 1],
+              pseudo_mask=mv["target_mask"][:, 1, ::step, ::step],
+              pseudo_c2w=mv["target_c2w"][:, 1],
+              pseudo_intrinsics=mv["target_intrinsics"][:, 1],
+              skipped_records=np.zeros((batch,), np.int32))

@@ -121,3 +121,43 @@ def test_sharded_forward_equals_unsharded(tiny_model, shape):
             jax.device_put(motion, batch))
   for a, b in zip(got, expected):
     np.testing.assert_allclose(a, b, atol=2e-5)
+
+
+@pytest.mark.parametrize("task_name", ["psi3d", "psi4d"])
+@pytest.mark.parametrize("shape", [{"fsdp": 8}, {"data": 2, "fsdp": 4},
+                                   {"fsdp": 4, "model": 2},
+                                   {"data": 2, "fsdp": 2, "model": 2}])
+def test_paper_rules_give_the_whole_train_state_valid_specs(task_name, shape):
+  """configs/<task>.py:paper's rules on 8 devices, from abstract shapes:
+  every array of the state (params, EMA, Adam) gets a spec whose axes
+  divide its dims, a model axis splits the transformers, and each device
+  holds at most 1/fsdp of the state."""
+  # pylint: disable=import-outside-toplevel
+  import importlib
+  from launch import main as launch_main
+  config = importlib.import_module(f"configs.{task_name}").get_config("paper")
+  module, cls, _ = launch_main.TASKS[task_name]
+  task = getattr(importlib.import_module(module), cls)(config)
+  state = jax.eval_shape(task.init_state, jax.random.key(0))
+  mesh = mesh_lib.make_mesh(shape)
+  shards = sharding.param_shardings(state, mesh, task.sharding_rules)
+  total = per_device = 0
+  axes_used = set()
+  for x, s in zip(jax.tree.leaves(state), jax.tree.leaves(shards)):
+    assert len(s.spec) <= len(x.shape)
+    split = 1
+    for dim, axis in zip(x.shape, s.spec):
+      if axis is not None:
+        assert dim % mesh.shape[axis] == 0, (x.shape, s.spec)
+        split *= mesh.shape[axis]
+        if mesh.shape[axis] > 1:
+          axes_used.add(axis)
+    nbytes = int(np.prod(x.shape)) * x.dtype.itemsize
+    total += nbytes
+    per_device += nbytes / split
+  assert ("model" in axes_used) == (mesh.shape["model"] > 1)
+  assert total > 4 * 4 * 200e6   # params, EMA, 2 Adam moments, float32
+  # fsdp splits all but the vectors (about 1% per device); model also the
+  # transformers' matrices, a good part of the paper network.
+  share = per_device / (total / mesh.shape["fsdp"])
+  assert share < (0.9 if mesh.shape["model"] > 1 else 1.02), share   # 1.011

@@ -100,26 +100,10 @@ def test_batches_come_from_the_records(pseudo_views_tiny):
   assert float(batch["image"].min()) >= -1 and batch["skipped_records"].sum() == 0
 
 
-def synthetic_psi_batch(batch=8, size=32, neural=16):
-  from p4d_jax.tasks import multiview_batches  # pylint: disable=import-outside-toplevel
-  mv = multiview_batches.synthetic_batch(batch, size, 2, seed=0)
-  return dict(image=mv["image"], driving_image=mv["target_image"][:, 0],
-              motion_view_image=mv["target_image"][:, 1],
-              target_image=mv["target_image"][:, :1],
-              target_mask=mv["target_mask"][:, :1],
-              target_c2w=mv["target_c2w"][:, :1],
-              target_intrinsics=mv["target_intrinsics"][:, :1],
-              pseudo_image=mv["target_image"][:, 1],
-              pseudo_mask=mv["target_mask"][:, 1, ::2, ::2],
-              pseudo_c2w=mv["target_c2w"][:, 1],
-              pseudo_intrinsics=mv["target_intrinsics"][:, 1],
-              skipped_records=np.zeros((batch,), np.int32))
-
-
 def test_step_trains_what_zero_cross_attention_lets_it(task_and_state):
   task, state = task_and_state
   state = dict(state, step=jnp.asarray(3, jnp.int32))   # step 4: cross-view
-  new, metrics = jax.jit(task.train_step)(state, synthetic_psi_batch(),
+  new, metrics = jax.jit(task.train_step)(state, psi4d_batches.synthetic_batch(8, 32, 16),
                                           jax.random.key(2))
   assert np.isfinite(float(metrics["loss"]))
   assert float(metrics["pseudo_view"]) > 0

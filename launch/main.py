@@ -33,7 +33,8 @@ _CONFIG = config_flags.DEFINE_config_file(
     "configs/psi3d.py:tiny.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics, "
                                "evaluations and the resolved config go.")
-_MULTIHOST = flags.DEFINE_bool(
+# Read by `parse_flags` before the others; defined here for --help.
+flags.DEFINE_bool(
     "multihost", False, "Join a multi-process job (jax.distributed."
     "initialize) before anything touches a device. On a Cloud TPU VM and "
     "under SLURM's srun JAX finds the coordinator, process count and index "
@@ -121,6 +122,18 @@ def initialize_distributed() -> None:
         flush=True)
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, after joining the multi-process job if
+  --multihost is given: reading --config imports the models, whose module
+  constants already start JAX's backend, and initialize() must come first."""
+  early = flags.FlagValues()
+  flags.DEFINE_bool("multihost", False, "", flag_values=early)
+  early(argv, known_only=True)   # only --multihost; the rest stay unread
+  if early.multihost:
+    initialize_distributed()
+  return app.parse_flags_with_usage(argv)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -129,8 +142,6 @@ def main(argv):
   if config.task not in TASKS:
     raise ValueError(f"config.task {config.task!r} is not one of "
                      f"{sorted(TASKS)}.")
-  if _MULTIHOST.value:
-    initialize_distributed()
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:   # one writer on the shared workdir
     print(f"[main] config -> {save_config(config, workdir)}", flush=True)
@@ -142,4 +153,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

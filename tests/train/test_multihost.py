@@ -1,6 +1,6 @@
 """The loop on 2 real processes (JAX's distributed runtime on CPU, 4 devices
-each), joined by launch.main's `initialize_distributed` as `--multihost`
-does: every global batch holds both hosts' local batches, both hosts end
+each), joined by launch.main's `--multihost` flag: every global batch holds
+both hosts' local batches, both hosts end
 with the same parameters, only process 0 writes TensorBoard, each host's
 data position is checkpointed, and a restart resumes both exactly."""
 
@@ -23,7 +23,9 @@ CODE = textwrap.dedent("""
     from launch import main
     from p4d_jax.train import loop
     from tests.train import toy_task
-    main.initialize_distributed()
+    # launch.main's own flag parsing, with a config file that imports models.
+    main.parse_flags([sys.argv[0], "--multihost", "--workdir", sys.argv[1],
+                      "--config=configs/psi3d.py:tiny"])
     cfg = loop.LoopConfig(total_steps=int(sys.argv[2]), log_every=2,
                           checkpoint_every={steps}, mesh=(("data", -1),))
     state = loop.run(toy_task.ToyTask(), cfg, sys.argv[1])

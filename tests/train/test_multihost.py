@@ -1,8 +1,8 @@
 """The loop on 2 real processes (JAX's distributed runtime on CPU, 4 devices
 each), joined by launch.main's `--multihost` flag: every global batch holds
-both hosts' local batches, both hosts end
-with the same parameters, only process 0 writes TensorBoard, each host's
-data position is checkpointed, and a restart resumes both exactly."""
+both hosts' local batches, both hosts end with the same parameters, only
+process 0 writes TensorBoard, each host's data position is checkpointed,
+and a restart resumes both exactly."""
 
 import os
 import socket

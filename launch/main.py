@@ -7,6 +7,10 @@
 config is loaded locked, so a misspelt override is an error; the resolved
 config is written to DIR/config.json. Rerunning with the same DIR resumes
 from its newest checkpoint.
+
+On a pod slice or a cluster, every host runs the same command with
+`--multihost` (launch/tpu_pod.sh, launch/slurm.sbatch do it); without that
+flag the run is one process and nothing distributed is set up.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 from absl import app
 from absl import flags
 from absl import logging
+import jax
 from ml_collections import config_flags
 
 from p4d_jax.train import loop
@@ -28,6 +33,13 @@ _CONFIG = config_flags.DEFINE_config_file(
     "configs/psi3d.py:tiny.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics, "
                                "evaluations and the resolved config go.")
+# Read by `parse_flags` before the others; defined here for --help.
+flags.DEFINE_bool(
+    "multihost", False, "Join a multi-process job (jax.distributed."
+    "initialize) before anything touches a device. On a Cloud TPU VM and "
+    "under SLURM's srun JAX finds the coordinator, process count and index "
+    "itself; elsewhere set JAX_COORDINATOR_ADDRESS=host:port, "
+    "JAX_NUM_PROCESSES and JAX_PROCESS_ID. Off: one process.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 # config.task -> (module, task class, evaluator class or None).
@@ -97,6 +109,31 @@ def save_config(config, workdir: str) -> str:
   return path
 
 
+def initialize_distributed() -> None:
+  """jax.distributed.initialize(), the process count and index taken from
+  JAX_NUM_PROCESSES and JAX_PROCESS_ID where set (JAX itself reads only
+  JAX_COORDINATOR_ADDRESS), else detected (Cloud TPU, SLURM)."""
+  def env(name):
+    return int(os.environ[name]) if name in os.environ else None
+  jax.distributed.initialize(num_processes=env("JAX_NUM_PROCESSES"),
+                             process_id=env("JAX_PROCESS_ID"))
+  print(f"[main] process {jax.process_index()} of {jax.process_count()}: "
+        f"{jax.local_device_count()} of {jax.device_count()} devices",
+        flush=True)
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, after joining the multi-process job if
+  --multihost is given: reading --config imports the models, whose module
+  constants already start JAX's backend, and initialize() must come first."""
+  early = flags.FlagValues()
+  flags.DEFINE_bool("multihost", False, "", flag_values=early)
+  early(argv, known_only=True)   # only --multihost; the rest stay unread
+  if early.multihost:
+    initialize_distributed()
+  return app.parse_flags_with_usage(argv)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
@@ -106,7 +143,8 @@ def main(argv):
     raise ValueError(f"config.task {config.task!r} is not one of "
                      f"{sorted(TASKS)}.")
   os.makedirs(workdir, exist_ok=True)
-  print(f"[main] config -> {save_config(config, workdir)}", flush=True)
+  if jax.process_index() == 0:   # one writer on the shared workdir
+    print(f"[main] config -> {save_config(config, workdir)}", flush=True)
   module, name, evaluator = TASKS[config.task]
   task = _load(module, name)(config)
   evaluate = (_load(*evaluator)(task, workdir)
@@ -115,4 +153,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

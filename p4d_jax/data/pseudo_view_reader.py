@@ -32,6 +32,7 @@ import numpy as np
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import pseudo_views
 from p4d_jax.data import tfrecord_io
+from p4d_jax.parallel import hosts
 
 
 def load_manifest(directory: str) -> dict:
@@ -126,7 +127,7 @@ def host_shards(directory: str, manifest: dict, process_index: int,
         f"{directory} has {len(files)} shards for {process_count} processes;"
         " every process needs one. Regenerate with --config.num_shards >= "
         f"{process_count}.")
-  return files[process_index::process_count]
+  return hosts.part(files, process_index, process_count)
 
 
 def clips(directory: str, seed: int, *, epochs: int | None = None,

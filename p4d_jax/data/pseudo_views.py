@@ -37,6 +37,7 @@ from p4d_jax.data import clip_files
 from p4d_jax.data import pipeline
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
+from p4d_jax.parallel import hosts
 from p4d_jax.progress import Progress
 from p4d_jax.rendering import cameras
 
@@ -60,7 +61,7 @@ def shard_clips(num_clips: int, num_shards: int) -> list[range]:
 def process_shards(num_shards: int, process_index: int,
                    process_count: int) -> list[int]:
   """The shards one process writes: every process_count-th."""
-  return list(range(process_index, num_shards, process_count))
+  return list(hosts.part(range(num_shards), process_index, process_count))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ import numpy as np
 
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
+from p4d_jax.parallel import hosts
 from p4d_jax.rendering import cameras
 
 def to_float_image(image: np.ndarray) -> np.ndarray:
@@ -59,24 +60,33 @@ def pick_views(views: int, target_views: int,
   return int(order[0]), order[:1 + target_views]
 
 
+def host_examples(ds: grain.MapDataset, seed: int, process_index: int,
+                  process_count: int) -> grain.MapDataset:
+  """One epoch of this host's part of the examples in a seeded order; the
+  parts of all hosts hold every example once."""
+  if len(ds) < process_count:
+    raise ValueError(f"{len(ds)} training examples cannot split over "
+                     f"{process_count} processes.")
+  return hosts.part(ds, process_index, process_count).shuffle(seed=seed)
+
+
 def training_batches(data, image_size: int,
                      global_batch: int) -> grain.IterDataset:
   """Endless, reshuffled each epoch, checkpointable batches for this host."""
-  count, index = jax.process_count(), jax.process_index()
-  if global_batch % count:
-    raise ValueError(f"batch_size {global_batch} does not split over "
-                     f"{count} processes.")
+  count = jax.process_count()
+  local_batch = hosts.local_batch_size(global_batch, count)
   ds = pipeline.synthheads(data.kind, data.size, "train",
                            builders.data_dir(data.data_dir))
-  ds = ds[index::count].shuffle(seed=data.seed).repeat(None)
+  ds = host_examples(ds, data.seed, jax.process_index(), count).repeat(None)
 
   def example_fn(example, rng):
     first, targets = pick_views(example["image"].shape[0], data.target_views,
                                 rng)
     return select_views(example, first, targets, image_size)
 
-  ds = ds.random_map(example_fn, seed=data.seed)
-  ds = ds.batch(global_batch // count, drop_remainder=True)
+  # A seed per host, or every host's k-th example would pick the same views.
+  ds = ds.random_map(example_fn, seed=data.seed + jax.process_index())
+  ds = ds.batch(local_batch, drop_remainder=True)
   options = grain.ReadOptions(num_threads=data.worker_threads,
                               prefetch_buffer_size=4)
   return ds.to_iter_dataset(options)

@@ -27,6 +27,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
@@ -128,13 +129,15 @@ class NovelViewEvaluator:
 def render_all(render, params, fields: dict, batch: int) -> dict:
   """`render(params, batch)` over every row of `fields` (numpy arrays with
   a leading row axis), `batch` rows at a time, the last batch padded; the
-  outputs as numpy, one row per input row."""
+  outputs as numpy, one row per input row. With several processes, every one
+  gets all rows (the outputs may be sharded over all hosts' devices)."""
   n = len(next(iter(fields.values())))
   results = []
   for start in range(0, n, batch):
     idx = np.arange(start, start + batch) % n   # pad the last batch
-    out = jax.device_get(render(params, {k: jnp.asarray(v[idx])
-                                         for k, v in fields.items()}))
+    out = multihost_utils.process_allgather(render(
+        params, {k: jnp.asarray(v[idx]) for k, v in fields.items()}),
+        tiled=True)
     results.append({k: v[:min(batch, n - start)] for k, v in out.items()})
   return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
 

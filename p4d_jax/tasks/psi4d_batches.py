@@ -28,6 +28,7 @@ import jax
 import numpy as np
 
 from p4d_jax.data import pseudo_view_reader
+from p4d_jax.parallel import hosts
 from p4d_jax.rendering import cameras
 from p4d_jax.tasks import multiview_batches
 from p4d_jax.tasks.multiview_batches import to_float_image
@@ -78,16 +79,14 @@ def training_batches(data, image_size: int,
                      global_batch: int) -> grain.IterDataset:
   """Endless, checkpointable batches for this host (config.data: the
   records directory, seed, window and skip_corrupt)."""
-  count = jax.process_count()
-  if global_batch % count:
-    raise ValueError(f"batch_size {global_batch} does not split over "
-                     f"{count} processes.")
+  local_batch = hosts.local_batch_size(global_batch, jax.process_count())
   ds = pseudo_view_reader.clips(
       data.pseudo_views, data.seed, cycle_length=data.cycle_length,
       shuffle_window=data.shuffle_window, skip_corrupt=data.skip_corrupt)
+  # A seed per host, or every host's k-th example would pick the same frames.
   ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng),
-                     seed=data.seed)
-  return ds.batch(global_batch // count, drop_remainder=True)
+                     seed=data.seed + jax.process_index())
+  return ds.batch(local_batch, drop_remainder=True)
 
 
 def synthetic_batch(batch: int, image_size: int, neural: int) -> dict:

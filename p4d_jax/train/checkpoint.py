@@ -15,7 +15,9 @@ from typing import Any, Callable
 
 import grain
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 State = Any   # a pytree with a "params" entry
 
@@ -161,6 +163,15 @@ class Preemption:
   def _handle(self, signum, frame):
     del signum, frame
     self.requested = True
+
+  def agreed(self) -> bool:
+    """Whether any process got SIGTERM, the same answer on all of them so
+    that all save the same step (a collective: every process calls it every
+    step; with one process it is just the flag)."""
+    if jax.process_count() == 1:
+      return self.requested
+    return bool(multihost_utils.process_allgather(
+        np.int32(self.requested)).any())
 
   def close(self):
     signal.signal(signal.SIGTERM, self._previous)

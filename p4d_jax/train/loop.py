@@ -7,6 +7,11 @@ and data position (restart > resume_from > init_from > fresh), a save on
 SIGTERM, a stop with a clear message on a non-finite loss (the last good
 checkpoint is kept), and metrics (clu averages over each log interval)
 to the console and TensorBoard, with steps/s, images/s and the ETA.
+
+Multi-process: every process runs this loop on its own data part; the
+global batch is joined from the processes' batches (`hosts.global_batch`),
+Orbax writes the state's shards from every process (the workdir must be one
+filesystem all hosts see), and only process 0 logs and writes TensorBoard.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from typing import Any, Callable, Protocol, Sequence
 
 import jax
 from clu import metrics as clu_metrics
+from jax.sharding import NamedSharding, PartitionSpec as P
 from tensorboardX import SummaryWriter
 
+from p4d_jax.parallel import hosts
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.parallel import sharding
 from p4d_jax.train import checkpoint
@@ -97,18 +104,28 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
                                    cfg.init_from or None,
                                    getattr(task, "init_fresh", None))
   batch_sharding = mesh_lib.batch_sharding(mesh)
+  # Replicated metrics: every process can read them.
   step_fn = jax.jit(task.train_step, donate_argnums=0,
-                    out_shardings=(state_shardings, None))
+                    out_shardings=(state_shardings, NamedSharding(mesh, P())))
   first = int(state["step"])
-  print(f"[train] {origin}; steps {first} -> {cfg.total_steps} on mesh "
-        f"{dict(mesh.shape)}", flush=True)
-  writer = SummaryWriter(os.path.join(workdir, "tensorboard"))
+  main = jax.process_index() == 0
+  log = print if main else lambda *a, **k: None
+  log(f"[train] {origin}; steps {first} -> {cfg.total_steps} on mesh "
+      f"{dict(mesh.shape)}, {jax.process_count()} process(es)", flush=True)
+  writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if main else None
+
+
+  def write(step, scalars):
+    for k, v in scalars.items():
+      if writer:
+        writer.add_scalar(k, v, step)
+
   preemption = checkpoint.Preemption()
   start_time, timed_from = time.time(), first
   averages = {}
   try:
     for step in range(first + 1, cfg.total_steps + 1):
-      batch = jax.device_put(next(iterator), batch_sharding)
+      batch = hosts.global_batch(next(iterator), batch_sharding)
       new_state, metrics = step_fn(state, batch,
                                    jax.random.fold_in(step_keys, step))
       metrics = jax.device_get(metrics)
@@ -129,21 +146,22 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
         eta = (cfg.total_steps - step) / max(rate, 1e-9)
         means = {k: float(a.compute()) for k, a in averages.items()}
         averages = {}
-        for k, v in means.items():
-          writer.add_scalar(f"train/{k}", v, step)
-        writer.add_scalar("train/steps_per_s", rate, step)
-        writer.add_scalar("train/images_per_s", rate * task.batch_size, step)
+        write(step, {**{f"train/{k}": v for k, v in means.items()},
+                     "train/steps_per_s": rate,
+                     "train/images_per_s": rate * task.batch_size})
         terms = "  ".join(f"{k} {v:.4f}" for k, v in means.items())
-        print(f"[train] {step}/{cfg.total_steps}  {terms}  {rate:.2f} steps/s "
-              f"{rate * task.batch_size:.1f} images/s  ETA {eta:.0f}s",
-              flush=True)
+        log(f"[train] {step}/{cfg.total_steps}  {terms}  {rate:.2f} steps/s "
+            f"{rate * task.batch_size:.1f} images/s  ETA {eta:.0f}s",
+            flush=True)
       if evaluate and cfg.eval_every and step % cfg.eval_every == 0:
-        for k, v in evaluate(state, step).items():
-          writer.add_scalar(f"eval/{k}", float(v), step)
+        # Every process evaluates: the state is sharded over all of them.
+        write(step, {f"eval/{k}": float(v)
+                     for k, v in evaluate(state, step).items()})
       due = step % cfg.checkpoint_every == 0 or step == cfg.total_steps
-      if due or preemption.requested:
+      stop = preemption.agreed()
+      if due or stop:
         ckpt.save(step, state, iterator, force=True)
-      if preemption.requested:
+      if stop:
         print(f"[train] SIGTERM: saved step {step}; stopping", flush=True)
         break
       if after_step:
@@ -151,6 +169,7 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
   finally:
     ckpt.wait()
     ckpt.close()
-    writer.close()
+    if writer:
+      writer.close()
     preemption.close()
   return state

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from p4d_jax.parallel import mesh as mesh_lib
-from p4d_jax.parallel import sharding
 from p4d_jax.rendering import cameras
 from p4d_jax.tasks import multiview_batches
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi3d_eval
+from tests.tasks import mesh_step
 from tests.tasks.psi3d_small import small_config
 
 
@@ -21,27 +21,14 @@ def synthetic_batch(config, seed=0, targets=2):
                                            config.image_size, targets, seed)
 
 
-def step_on(task, state, batch, shape):
-  """One jitted step with state and batch laid out on a mesh of `shape`."""
-  mesh = mesh_lib.make_mesh(shape)
-  shardings = sharding.param_shardings(state, mesh, task.sharding_rules)
-  state = jax.device_put(state, shardings)
-  batch = jax.device_put(batch, mesh_lib.batch_sharding(mesh))
-  step = jax.jit(task.train_step, out_shardings=(shardings, None))
-  return step(state, batch, jax.random.key(5))
-
-
 @pytest.fixture(scope="module")
 def one_device_step(psi3d_small_state):
   task = psi3d.Psi3dTask(small_config())
   state = psi3d_small_state
   batch = synthetic_batch(task.config)
-  single = mesh_lib.make_mesh({"data": 1}, jax.devices()[:1])
-  step = jax.jit(task.train_step)
-  put = lambda x: jax.device_put(x, jax.sharding.NamedSharding(   # noqa: E731
-      single, jax.sharding.PartitionSpec()))
-  out = step(put(state), put(batch), jax.random.key(5))
-  return task, state, batch, jax.device_get(out)
+  out = mesh_step.step_on(task, state, batch, mesh_step.one_device_mesh(),
+                          jax.random.key(5))
+  return task, state, batch, out
 
 
 # (2, 2, 2) uses every axis and runs by default; the other two compile for
@@ -51,17 +38,11 @@ def one_device_step(psi3d_small_state):
     pytest.param({"data": 4, "fsdp": 2}, marks=pytest.mark.slow),
     {"data": 2, "fsdp": 2, "model": 2}])
 def test_one_step_on_8_devices_equals_one_device(one_device_step, shape):
-  task, state, batch, (want_state, want_metrics) = one_device_step
-  got_state, got_metrics = jax.device_get(step_on(task, state, batch, shape))
-  for k, v in want_metrics.items():
-    np.testing.assert_allclose(got_metrics[k], v, rtol=1e-5, atol=1e-6,
-                               err_msg=k)
-  flat_want = jax.tree_util.tree_leaves_with_path(want_state["params"])
-  flat_got = jax.tree.leaves(got_state["params"])
-  for (path, want), got in zip(flat_want, flat_got):
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
-                               err_msg=sharding.path_name(path))
-  assert int(got_state["step"]) == 1
+  task, state, batch, want = one_device_step
+  got = mesh_step.step_on(task, state, batch, mesh_lib.make_mesh(shape),
+                          jax.random.key(5))
+  mesh_step.assert_steps_agree(got, want)
+  assert int(got[0]["step"]) == 1
 
 
 def test_the_step_moves_params_and_ema_by_the_documented_rules(

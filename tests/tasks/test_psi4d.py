@@ -1,8 +1,8 @@
 """Psi's task: with motion scale 0 Psi is Psi3d exactly; the motion choice
 honours p_motion with exact counts; examples draw seeded, distinct views; a
-step trains what zero-initialised cross-attention lets it train; a Psi3d
-checkpoint initialises Psi with a fresh motion encoder; the batches come
-from the pseudo-view records."""
+step trains what zero-initialised cross-attention lets it train and is the
+same on 8 devices as on one; a Psi3d checkpoint initialises Psi with a fresh
+motion encoder; the batches come from the pseudo-view records."""
 
 import re
 
@@ -15,11 +15,13 @@ from flax import nnx
 
 from p4d_jax.evaluation import geometry_consistency
 from p4d_jax.models import synthesizer
+from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.parallel import sharding
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
 from p4d_jax.tasks import psi4d_batches
 from p4d_jax.train import checkpoint
+from tests.tasks import mesh_step
 from tests.tasks.psi3d_small import small_config
 from tests.tasks.psi3d_small import small_psi_config as psi_config
 
@@ -100,11 +102,20 @@ def test_batches_come_from_the_records(pseudo_views_tiny):
   assert float(batch["image"].min()) >= -1 and batch["skipped_records"].sum() == 0
 
 
-def test_step_trains_what_zero_cross_attention_lets_it(task_and_state):
+@pytest.fixture(scope="module")
+def one_device_step(task_and_state):
+  """(task, state at step 3, batch, key, the step's result on one device);
+  step 4 has every term, the cross-view one too."""
   task, state = task_and_state
-  state = dict(state, step=jnp.asarray(3, jnp.int32))   # step 4: cross-view
-  new, metrics = jax.jit(task.train_step)(state, psi4d_batches.synthetic_batch(8, 32, 16),
-                                          jax.random.key(2))
+  state = dict(state, step=jnp.asarray(3, jnp.int32))
+  batch = psi4d_batches.synthetic_batch(8, 32, 16)
+  key = jax.random.key(2)
+  return task, state, batch, key, mesh_step.step_on(
+      task, state, batch, mesh_step.one_device_mesh(), key)
+
+
+def test_step_trains_what_zero_cross_attention_lets_it(one_device_step):
+  _, state, _, _, (new, metrics) = one_device_step
   assert np.isfinite(float(metrics["loss"]))
   assert float(metrics["pseudo_view"]) > 0
   flat_old = dict(jax.tree_util.tree_leaves_with_path(state["params"]))
@@ -115,6 +126,16 @@ def test_step_trains_what_zero_cross_attention_lets_it(task_and_state):
   # gradient on the first step, while those output projections do.
   assert not any(m for k, m in moved.items() if "motion_encoder" in k)
   assert any(m for k, m in moved.items() if "attn2" in k and "proj" in k)
+
+
+def test_one_step_on_8_devices_equals_one_device(one_device_step):
+  """bf16 off (float32 throughout): the step with its batch split over 8
+  devices (the loop's data mesh and batch layout) equals the step on one
+  device; only the order of the cross-device sums differs."""
+  task, state, batch, key, want = one_device_step
+  got = mesh_step.step_on(task, state, batch,
+                          mesh_lib.make_mesh({"data": 8}), key)
+  mesh_step.assert_steps_agree(got, want)
 
 
 def test_init_from_a_psi3d_checkpoint(task_and_state, psi3d_small_state,

@@ -6,12 +6,22 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from p4d_jax.parallel import hosts
+
 W_TRUE = np.array([1.5, -2.0, 0.5], np.float32)
 
 
 def _example(i):
   x = np.random.default_rng(int(i)).normal(size=3).astype(np.float32)
   return {"x": x, "y": np.float32(x @ W_TRUE), "id": np.int32(i)}
+
+
+def batches(batch_size, process_index, process_count):
+  """One process's endless batches: its part of 1000 examples, shuffled."""
+  ids = hosts.part(grain.MapDataset.range(1000), process_index, process_count)
+  return (ids.shuffle(seed=3).map(_example)
+          .batch(hosts.local_batch_size(batch_size, process_count))
+          .repeat().to_iter_dataset())
 
 
 class ToyTask:
@@ -29,8 +39,7 @@ class ToyTask:
                                                                   jnp.int32)}
 
   def dataset(self):
-    return (grain.MapDataset.range(1000).shuffle(seed=3).map(_example)
-            .batch(self.batch_size).repeat().to_iter_dataset())
+    return batches(self.batch_size, jax.process_index(), jax.process_count())
 
   def train_step(self, state, batch, key):
     del key

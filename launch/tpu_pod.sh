@@ -34,9 +34,11 @@ env_vars="P4D_ACCEL=tpu"
 for name in PYTHON P4D_EXTRAS; do
   [ -n "${!name:-}" ] && env_vars+=" $name=$(printf '%q' "${!name}")"
 done
+# From the checkout: `launch` and `configs` are imported from the working
+# directory, and relative --config paths are read from there.
 remote="mkdir -p $REMOTE_DIR && tar -xzf p4d_src.tgz -C $REMOTE_DIR && \
-$env_vars bash $REMOTE_DIR/launch/run.sh python -m launch.main --multihost \
-$(printf '%q ' "$@")"
+cd $REMOTE_DIR && $env_vars bash launch/run.sh python -m launch.main \
+--multihost $(printf '%q ' "$@")"
 echo "[tpu_pod] on every worker: $remote"
 gcloud compute tpus tpu-vm ssh "$TPU" "${gcloud_args[@]}" \
     --command="$remote"

@@ -132,10 +132,12 @@ def triplane_field(planes: jax.Array,
     feats = triplane.lookup_triplane(table, start, grids.reshape(n * k, 3, 2),
                                      height, width, cfg.aggregation)
     out, sigma = decoder(feats)
-    # Compositing (alpha, transmittance, weights) runs in float32 whatever
-    # the decoder computes in: bfloat16 would round the cumulative product.
-    return (out.reshape(n, k, -1).astype(jnp.float32),
-            sigma.reshape(n, k).astype(jnp.float32))
+    # Compositing (alpha, transmittance, weights) runs in at least float32
+    # whatever the decoder computes in: bfloat16 would round the cumulative
+    # product (float64, as in the gradient tests, stays float64).
+    wide = jnp.promote_types(out.dtype, jnp.float32)
+    return (out.reshape(n, k, -1).astype(wide),
+            sigma.reshape(n, k).astype(wide))
 
   return field_fn
 

@@ -12,9 +12,9 @@ samples per ray, batch 4, two renders per example):
 
 then the parts of the step at tiny's setting, each forward + backward on its
 own (`"bench": "cost_part"`): the encoder and transformers (image ->
-tri-planes), ray sampling with the tri-plane lookups and compositing (the
-renderer with a decoder that costs nothing), the field MLP (the renderer with
-the real decoder, less the former), and the super-resolution. One JSON line
+tri-planes), the field MLP (the decoder alone on as many tri-plane features
+as the renderer decodes), ray sampling with the tri-plane lookups and
+compositing (the whole renderer less the MLP), and the super-resolution. One JSON line
 per figure on stdout; OUT/cost_curves.png plots the sweeps and
 OUT/cost.jsonl keeps the lines. Times are medians of --iters runs after a
 compiling one; this machine is noisy, so compare within one run.
@@ -107,19 +107,22 @@ def part_costs(iters: int) -> dict:
   res = config.neural_resolution
   planes = jnp.repeat(task.planes(model, image), t, axis=0)
   width = model.decoder(jnp.zeros((1, planes.shape[-1])))[0].shape[-1]
-
-  def free_decoder(feats):   # the MLP's output shapes, at no cost
-    return jnp.resize(feats, (*feats.shape[:-1], width)), feats[..., 0]
+  # The field MLP alone, on as many tri-plane features as the renderer
+  # decodes (every ray's coarse and fine samples).
+  points = b * t * res * res * (cfg.num_coarse + cfg.num_fine)
+  samples = jax.random.normal(jax.random.key(4), (points, planes.shape[-1]))
 
   def encode(m):
     return jnp.sum(task.planes(m, image))
 
-  def render_with(decoder):
-    def loss(p, m):
-      out = render.render_image(p, decoder(m), c2w, intr, res, res, cfg,
-                                key=jax.random.key(2))
-      return jnp.sum(out["features"]) + jnp.sum(out["depth"])
-    return loss
+  def rendered(p, m):
+    out = render.render_image(p, m.decoder, c2w, intr, res, res, cfg,
+                              key=jax.random.key(2))
+    return jnp.sum(out["features"]) + jnp.sum(out["depth"])
+
+  def decode(m):
+    feats, sigma = m.decoder(samples)
+    return jnp.sum(feats) + jnp.sum(sigma)
 
   feats = jax.random.uniform(jax.random.key(3), (b * t, res, res, width))
 
@@ -128,15 +131,14 @@ def part_costs(iters: int) -> dict:
 
   parts = {
       "encoder_transformers": (nnx.jit(nnx.grad(encode)), (model,)),
-      "sampling_compositing": (nnx.jit(nnx.grad(render_with(
-          lambda m: free_decoder), argnums=(0, 1))), (planes, model)),
-      "renderer_with_mlp": (nnx.jit(nnx.grad(render_with(
-          lambda m: m.decoder), argnums=(0, 1))), (planes, model)),
+      "renderer": (nnx.jit(nnx.grad(rendered, argnums=(0, 1))),
+                   (planes, model)),
+      "field_mlp": (nnx.jit(nnx.grad(decode)), (model,)),
       "super_resolution": (nnx.jit(nnx.grad(superres)), (model,)),
   }
   out = {name: 1e3 * timed(fn, *args, iters=iters)
          for name, (fn, args) in parts.items()}
-  out["field_mlp"] = out.pop("renderer_with_mlp") - out["sampling_compositing"]
+  out["sampling_compositing"] = out.pop("renderer") - out["field_mlp"]
   return {k: round(v, 1) for k, v in out.items()}
 
 

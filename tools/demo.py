@@ -86,12 +86,14 @@ class Pipeline:
                  for name in ("psi3d", "pseudo_views", "psi4d", "reenact",
                               "eval")}
     self.timings: dict[str, float] = {}
+    self.skipped: list[str] = []
     self.start = time.time()
 
   def run(self, number: int, name: str, what: str, command: list[str] | None):
     elapsed = time.time() - self.start
     if command is None:
       print(f"[demo] {number}/6 {name}: done already ({what})", flush=True)
+      self.skipped.append(name)
       return
     print(f"[demo] {number}/6 {name}: {what}  ({elapsed / 60:.1f} min "
           "elapsed)", flush=True)
@@ -180,8 +182,10 @@ class Pipeline:
       with open(tmp, "w") as f:
         json.dump(summary, f, indent=2)
     ran = ", ".join(f"{k} {v / 60:.1f}" for k, v in self.timings.items())
+    done = (f"; done already: {', '.join(self.skipped)}" if self.skipped
+            else "")
     print(f"\n[demo] finished in {total / 60:.1f} min"
-          + (f" ({ran} min; the other stages were done already)" if ran
+          + (f" ({ran} min{done})" if ran
              else " (every stage was done already)"))
     for line in metrics:
       if line["group"] in ("same", "cross"):

@@ -89,17 +89,31 @@ def image_tag(image: np.ndarray, caption: str) -> str:
           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
+def strict_json(value):
+  """`value` with every non-finite float (a metric with no items) as None,
+  so that the file is JSON any parser reads (json.dump would write NaN)."""
+  if isinstance(value, dict):
+    return {k: strict_json(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [strict_json(v) for v in value]
+  if isinstance(value, (float, np.floating)):
+    return float(value) if np.isfinite(value) else None
+  return value
+
+
 def write(out_dir: str, title: str, summary: list[dict], rows: list[dict],
           figures: list[str], notes: list[str], extra: dict) -> dict:
-  """Writes OUT/metrics.json ({summary, rows, notes, **extra}) and
+  """Writes OUT/metrics.json ({summary, rows, notes, **extra}; NaN as null)
+  and
   OUT/report.html (notes, the summary table, `figures` (HTML snippets from
   `image_tag` / `histogram_svg`), the per-item table). Returns the paths."""
   os.makedirs(out_dir, exist_ok=True)
   paths = dict(json=os.path.join(out_dir, "metrics.json"),
                html=os.path.join(out_dir, "report.html"))
   with video_io.atomic_path(paths["json"]) as tmp, open(tmp, "w") as f:
-    json.dump(dict(summary=summary, rows=rows, notes=notes, **extra), f,
-              indent=1, default=float)
+    json.dump(strict_json(dict(summary=summary, rows=rows, notes=notes,
+                               **extra)), f, indent=1, allow_nan=False,
+              default=float)
   body = [f"<h1>{html.escape(title)}</h1>",
           "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes),
           "<h2>Summary</h2>", table(summary), "<h2>Figures</h2>",

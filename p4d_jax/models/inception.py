@@ -17,13 +17,12 @@ dict) into the .npz that `load_npz` reads.
 
 from __future__ import annotations
 
-import os
-import zipfile
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+
+from p4d_jax.models import weights_file
 
 SIZE = 299
 MIN_SIZE = 75  # smaller inputs leave nothing after Mixed_7a
@@ -287,13 +286,6 @@ def torch_shapes() -> dict[str, tuple[int, ...]]:
   return out
 
 
-def _assign(var: nnx.Variable, value, name: str):
-  value = np.asarray(value, np.float32)
-  if value.shape != var.shape:
-    raise ValueError(f"{name}: shape {value.shape}, expected {var.shape}")
-  var.set_value(jnp.asarray(value))  # `[...] =` fails on eval_shape values
-
-
 def from_state_dict(state: dict, fid: bool = True) -> InceptionV3:
   """From a torchvision-named Inception3 state dict (pytorch-fid's FID
   weights or torchvision's; fc and AuxLogits are ignored)."""
@@ -306,7 +298,7 @@ def from_state_dict(state: dict, fid: bool = True) -> InceptionV3:
       raise ValueError(f"missing Inception weight {key}: not an Inception3 "
                        "state dict (pytorch-fid's or torchvision's)?")
     value = np.asarray(state[key])
-    _assign(var, value.transpose(2, 3, 1, 0) if oihw else value, key)
+    weights_file.assign(var, value.transpose(2, 3, 1, 0) if oihw else value, key)
     used.add(key)
   extra = sorted(k for k in state if k not in used
                  and not k.startswith(IGNORED_PREFIXES)
@@ -319,39 +311,24 @@ def from_state_dict(state: dict, fid: bool = True) -> InceptionV3:
 
 def save_npz(model: InceptionV3, path: str):
   """All weights and the variant to one .npz, atomically (temp, rename)."""
-  arrays = {k: np.asarray(v[...]) for k, v in variables(model).items()}
-  tmp = f"{path}.tmp{os.getpid()}"
-  try:
-    with open(tmp, "wb") as f:
-      np.savez(f, format=np.array(FORMAT),
-               variant=np.array(VARIANTS[0 if model.fid else 1]), **arrays)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  weights_file.write(path, {k: np.asarray(v[...]) for k, v in
+                            variables(model).items()}, format=FORMAT,
+                     variant=VARIANTS[0 if model.fid else 1])
 
 
 def load_npz(path: str) -> InceptionV3:
   """The model saved by `save_npz` / tools/convert_inception.py, with the
   variant (pooling) it was converted for."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"no Inception weights at {path}: {HOW_TO_MAKE}")
-  try:
-    with np.load(path, allow_pickle=False) as z:
-      arrays = {k: z[k] for k in z.files}
-  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-    raise ValueError(f"cannot read Inception weights {path} ({err}): "
-                     f"{HOW_TO_MAKE}") from err
+  arrays = weights_file.read(path, FORMAT, "Inception", HOW_TO_MAKE)
   variant = str(arrays.pop("variant", ""))
-  if str(arrays.pop("format", "")) != FORMAT or variant not in VARIANTS:
-    raise ValueError(f"{path} is not an InceptionV3 weights file: "
-                     f"{HOW_TO_MAKE}")
+  if variant not in VARIANTS:
+    raise ValueError(f"{path}: unknown variant {variant!r}: {HOW_TO_MAKE}")
   model = _abstract(variant == "fid")
   expected = variables(model)
   for name, var in expected.items():
     if name not in arrays:
       raise ValueError(f"{path}: no array {name}: {HOW_TO_MAKE}")
-    _assign(var, arrays[name], f"{path}: {name}")
+    weights_file.assign(var, arrays[name], f"{path}: {name}")
   extra = sorted(set(arrays) - set(expected))
   if extra:
     raise ValueError(f"{path}: unexpected arrays {extra[:5]}: {HOW_TO_MAKE}")

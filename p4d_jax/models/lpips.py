@@ -13,8 +13,6 @@ jax.grad w.r.t. the images, and keep it out of any optimised state).
 
 from __future__ import annotations
 
-import os
-import zipfile
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from p4d_jax.models import attention as A
+from p4d_jax.models import weights_file
 
 # Output widths of the 13 convs of vgg16.features, their index in it (the
 # torchvision keys), the convs tapped after their ReLU, the convs followed by
@@ -107,19 +106,12 @@ def _abstract() -> LPIPS:
   return nnx.eval_shape(lambda: LPIPS(nnx.Rngs(0)))
 
 
-def _assign(var: nnx.Variable, value, name: str):
-  value = np.asarray(value, np.float32)
-  if value.shape != var.shape:
-    raise ValueError(f"{name}: shape {value.shape}, expected {var.shape}")
-  var.set_value(jnp.asarray(value))  # `[...] =` fails on eval_shape values
-
-
 def _set_lin(model: LPIPS, lin: dict):
   for l, var in enumerate(model.lin):
     key = f"lin{l}.model.1.weight"
     if key not in lin:
       raise ValueError(f"missing LPIPS weight {key}; got {sorted(lin)}")
-    _assign(var, np.asarray(lin[key]).reshape(-1), key)  # [1, C, 1, 1]
+    weights_file.assign(var, np.asarray(lin[key]).reshape(-1), key)  # [1, C, 1, 1]
 
 
 def from_state_dicts(vgg: dict, lin: dict) -> LPIPS:
@@ -131,8 +123,8 @@ def from_state_dicts(vgg: dict, lin: dict) -> LPIPS:
     if w not in vgg or b not in vgg:
       raise ValueError(f"missing VGG16 weight {w} or {b}: not a torchvision "
                        "vgg16 state dict?")
-    _assign(conv.kernel, np.asarray(vgg[w]).transpose(2, 3, 1, 0), w)  # HWIO
-    _assign(conv.bias, vgg[b], b)
+    weights_file.assign(conv.kernel, np.asarray(vgg[w]).transpose(2, 3, 1, 0), w)  # HWIO
+    weights_file.assign(conv.bias, vgg[b], b)
   _set_lin(model, lin)
   return model
 
@@ -160,33 +152,17 @@ def _flat(model: LPIPS) -> dict[str, np.ndarray]:
 
 def save_npz(model: LPIPS, path: str):
   """Writes all weights to one .npz, atomically (temp name, then rename)."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  try:
-    with open(tmp, "wb") as f:
-      np.savez(f, format=np.array(FORMAT), **_flat(model))
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  weights_file.write(path, _flat(model), format=FORMAT)
 
 
 def load_npz(path: str) -> LPIPS:
   """The LPIPS model saved by `save_npz` / tools/convert_lpips.py."""
-  if not os.path.isfile(path):
-    raise FileNotFoundError(f"no LPIPS weights at {path}: {HOW_TO_MAKE}")
-  try:
-    with np.load(path, allow_pickle=False) as z:
-      arrays = {k: z[k] for k in z.files}
-  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
-    raise ValueError(f"cannot read LPIPS weights {path} ({err}): "
-                     f"{HOW_TO_MAKE}") from err
-  if str(arrays.pop("format", "")) != FORMAT:
-    raise ValueError(f"{path} is not an LPIPS-VGG weights file: {HOW_TO_MAKE}")
+  arrays = weights_file.read(path, FORMAT, "LPIPS-VGG", HOW_TO_MAKE)
   model = _abstract()
   expected = _flat_names(model)
   if set(arrays) != set(expected):
     raise ValueError(f"{path}: keys {sorted(set(arrays) ^ set(expected))} "
                      f"missing or unexpected: {HOW_TO_MAKE}")
   for name, var in expected.items():
-    _assign(var, arrays[name], f"{path}: {name}")
+    weights_file.assign(var, arrays[name], f"{path}: {name}")
   return model

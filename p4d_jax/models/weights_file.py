@@ -1,0 +1,48 @@
+"""Converted weights (LPIPS, Inception) as one .npz: written atomically, read
+back with errors that name the file, the array and how to make the file."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+
+def write(path: str, arrays: dict[str, np.ndarray], **tags: str) -> None:
+  """`arrays` plus string `tags` (e.g. format=...) to `path` (temp name,
+  then rename: never half-written)."""
+  tmp = f"{path}.tmp{os.getpid()}"
+  try:
+    with open(tmp, "wb") as f:
+      np.savez(f, **{k: np.array(v) for k, v in tags.items()}, **arrays)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def read(path: str, fmt: str, what: str, how_to_make: str
+         ) -> dict[str, np.ndarray]:
+  """The arrays of a file `write` made with format=fmt (the tag removed)."""
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"no {what} weights at {path}: {how_to_make}")
+  try:
+    with np.load(path, allow_pickle=False) as z:
+      arrays = {k: z[k] for k in z.files}
+  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+    raise ValueError(f"cannot read {what} weights {path} ({err}): "
+                     f"{how_to_make}") from err
+  if str(arrays.pop("format", "")) != fmt:
+    raise ValueError(f"{path} is not a {what} weights file: {how_to_make}")
+  return arrays
+
+
+def assign(var: nnx.Variable, value, name: str) -> None:
+  """Sets a float32 variable, or names `name` and both shapes."""
+  value = np.asarray(value, np.float32)
+  if value.shape != var.shape:
+    raise ValueError(f"{name}: shape {value.shape}, expected {var.shape}")
+  var.set_value(jnp.asarray(value))  # `[...] =` fails on eval_shape values

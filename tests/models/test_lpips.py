@@ -366,17 +366,6 @@ def test_npz_round_trip_and_errors(model, tmp_path):
   loaded = lpips.load_npz(path)
   a, b = _images(10), _images(11)
   np.testing.assert_array_equal(loaded(a, b), model(a, b))
-  missing = str(tmp_path / "nope.npz")
-  with pytest.raises(FileNotFoundError, match="nope.npz.*convert_lpips"):
-    lpips.load_npz(missing)
-  garbage = tmp_path / "garbage.npz"
-  garbage.write_bytes(b"not an npz")
-  with pytest.raises(ValueError, match="garbage.npz.*convert_lpips"):
-    lpips.load_npz(str(garbage))
-  other = str(tmp_path / "other.npz")
-  np.savez(other, x=np.zeros(3))
-  with pytest.raises(ValueError, match="other.npz.*convert_lpips"):
-    lpips.load_npz(other)
 
 
 def test_gradients_wrt_the_images_are_finite(model):

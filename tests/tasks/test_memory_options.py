@@ -48,7 +48,9 @@ def test_bfloat16_keeps_float32_params_and_stays_close(float32_run):
   got = np.concatenate([x.ravel() for x in leaves])
   want = np.concatenate([x.ravel() for x in jax.tree.leaves(want_grads)])
   cosine = got @ want / (np.linalg.norm(got) * np.linalg.norm(want))
-  assert cosine > 0.98, cosine   # 0.993 measured
+  # 0.9989 measured (0.9926 before the modulated convs added their bias in
+  # float32: a bias gradient sums over every pixel).
+  assert cosine > 0.995, cosine
 
 
 def test_remat_gives_the_same_loss_and_gradients(float32_run):

@@ -1,7 +1,6 @@
 """InceptionV3 pool3 features: pooling, resizing, weight conversion, and (if
 tests/models/data/inception_reference.npz exists) torchvision's numbers."""
 
-import importlib.util
 import os
 
 import jax
@@ -14,6 +13,7 @@ from p4d_jax.evaluation import fid
 from p4d_jax.models import inception
 from tests.models import make_inception_reference as reference
 from tests.models import test_lpips
+from tools import convert_inception
 
 # torchvision's published inception_v3 size, 27,161,264 trainable floats,
 # less AuxLogits (conv0 768*128 + 2*128, conv1 128*768*25 + 2*768, fc
@@ -130,9 +130,8 @@ def test_converter_round_trip(tmp_path, torch_state, capsys):
   pth = str(tmp_path / "pt_inception.pth")
   test_lpips.write_zip(pth, *test_lpips._tensors(torch_state))
   out = str(tmp_path / "out" / "inception.npz")
-  tool = _tool()
-  assert tool.parse_args(["--pth", pth, "--out", out]).variant == "fid"
-  tool.main(["--pth", pth, "--variant", "torchvision", "--out", out])
+  assert convert_inception.parse_args(["--pth", pth, "--out", out]).variant == "fid"
+  convert_inception.main(["--pth", pth, "--variant", "torchvision", "--out", out])
   printed = capsys.readouterr().out
   assert "fc has 1008 classes" in printed and "wrote" in printed
   assert os.listdir(tmp_path / "out") == ["inception.npz"]  # no temp file
@@ -163,7 +162,7 @@ def test_missing_or_misshapen_weights_are_named(tmp_path, torch_state):
   test_lpips.write_zip(pth, *test_lpips._tensors(
       {"fc.weight": np.zeros((2, 3), np.float32)}))
   with pytest.raises(SystemExit, match=r"missing.*Conv2d_1a_3x3\.bn\.bias"):
-    _tool().main(["--pth", pth, "--out", str(tmp_path / "x.npz")])
+    convert_inception.main(["--pth", pth, "--out", str(tmp_path / "x.npz")])
   header = dict(format=np.array(inception.FORMAT), variant=np.array("fid"))
   bad = str(tmp_path / "bad.npz")
   np.savez(bad, **header)  # names are checked in sorted order: this first
@@ -174,15 +173,6 @@ def test_missing_or_misshapen_weights_are_named(tmp_path, torch_state):
   with pytest.raises(ValueError, match=r"bad.npz: Conv2d_1a_3x3\.bn\.bias: "
                      r"shape \(33,\), expected \(32,\)"):
     inception.load_npz(bad)
-
-
-def _tool():
-  path = os.path.join(os.path.dirname(__file__), "..", "..", "tools",
-                      "convert_inception.py")
-  spec = importlib.util.spec_from_file_location("convert_inception", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
 
 
 def test_features_equal_torchvision_reference():

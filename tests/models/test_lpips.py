@@ -21,6 +21,7 @@ import pytest
 
 from p4d_jax.models import lpips
 from p4d_jax.models import torch_weights
+from tools import convert_lpips
 
 WHEELS = "/tmp/lpipswheel"
 LIN_SHAPES = {f"lin{l}.model.1.weight": (1, c, 1, 1)
@@ -382,31 +383,21 @@ def test_gradients_wrt_the_images_are_finite(model):
   assert np.all(np.isfinite(zero_grad))
 
 
-def _tool():
-  path = os.path.join(os.path.dirname(__file__), "..", "..", "tools",
-                      "convert_lpips.py")
-  spec = importlib.util.spec_from_file_location("convert_lpips", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
-
-
 def test_convert_tool_end_to_end(tmp_path, torch_vgg, lin, model, capsys):
   """A legacy-format VGG16 and a zip-format lin file, as torch writes them."""
   vgg_path, lin_path = str(tmp_path / "vgg16.pth"), str(tmp_path / "lin.pth")
   write_legacy(vgg_path, *_tensors(torch_vgg))
   write_zip(lin_path, *_tensors(lin))
   out = str(tmp_path / "out" / "lpips.npz")
-  tool = _tool()
-  tool.main(["--vgg", vgg_path, "--lin", lin_path, "--out", out])
+  convert_lpips.main(["--vgg", vgg_path, "--lin", lin_path, "--out", out])
   a, b = _images(14), _images(15)
   np.testing.assert_array_equal(lpips.load_npz(out)(a, b), model(a, b))
   with pytest.raises(SystemExit):
-    tool.main(["--vgg", str(tmp_path / "absent.pth"), "--out", out])
+    convert_lpips.main(["--vgg", str(tmp_path / "absent.pth"), "--out", out])
   assert "absent.pth: no such file" in capsys.readouterr().err
 
 
 def test_tool_finds_an_installed_lpips(wheel_lin_path):
   if importlib.util.find_spec("lpips") is None:
     pytest.skip("needs `pip install --no-deps lpips==0.1.4`")
-  assert os.path.samefile(_tool().installed_lin(), wheel_lin_path)
+  assert os.path.samefile(convert_lpips.installed_lin(), wheel_lin_path)

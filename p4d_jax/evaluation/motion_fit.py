@@ -63,7 +63,6 @@ class _Renderer:
     self.target = _downsample(image[None].astype(np.float32), resolution)
     self.scene, self.c2w = scene, world_c2w
     self.resolution = self.target.shape[1]
-    self.count = 0
 
   def __call__(self, motions: np.ndarray) -> np.ndarray:
     m = len(motions)
@@ -76,7 +75,6 @@ class _Renderer:
         P.Scene(expression=motions[:, :k], pose=motions[:, k:], **fixed),
         np.repeat(np.asarray(self.c2w, np.float32)[None], m, 0),
         np.repeat(examples.INTRINSICS[None], m, 0), self.resolution)["rgb"]
-    self.count += m
     return np.mean((rgb - self.target) ** 2, axis=(1, 2, 3))
 
 
@@ -106,7 +104,7 @@ def fit_one(image: np.ndarray, scene: P.Scene, world_c2w: np.ndarray,
     for it in range(iterations):
       samples = mean + spread * rng.standard_normal(
           (options.population, len(MOTION)))
-      samples[0] = best if it or np.isfinite(best_error) else mean
+      samples[0] = best if it else mean   # the start itself is a candidate
       samples = np.clip(samples, LOW, HIGH)
       errors = errors_of(samples)
       keep(samples, errors)

@@ -114,10 +114,9 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
       f"{dict(mesh.shape)}, {jax.process_count()} process(es)", flush=True)
   writer = SummaryWriter(os.path.join(workdir, "tensorboard")) if main else None
 
-
   def write(step, scalars):
-    for k, v in scalars.items():
-      if writer:
+    if writer:
+      for k, v in scalars.items():
         writer.add_scalar(k, v, step)
 
   preemption = checkpoint.Preemption()

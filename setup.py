@@ -51,7 +51,10 @@ setuptools.setup(
     name="p4d_jax",
     version="0.1.0",
     description="One-shot 4D head avatars (Portrait4D-v2) in JAX/Flax",
-    packages=setuptools.find_packages(include=["p4d_jax", "p4d_jax.*"]),
+    # configs/ and tools/ are installed too, so that tools run as scripts
+    # (`python tools/reenact.py`) import them without touching sys.path.
+    packages=setuptools.find_packages(
+        include=["p4d_jax", "p4d_jax.*", "configs", "tools"]),
     python_requires=">=3.11",
     install_requires=CORE,
     extras_require=EXTRAS,

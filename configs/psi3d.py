@@ -23,7 +23,6 @@ import ml_collections
 from p4d_jax.models import superres
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import render
-from p4d_jax.tasks import psi3d
 
 
 def _tiny_sizes() -> synthesizer.SynthesizerSizes:
@@ -66,6 +65,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   p = presets[arg]
   config = ml_collections.ConfigDict()
   config.task = "psi3d"
+  config.preset = arg   # run loading lays a saved run over this preset
   config.model = ml_collections.ConfigDict(p["sizes"].config_fields())
   # Memory knobs (none changes what is computed, only where and how exactly):
   # compute_dtype "float32" | "bfloat16" (parameters and optimizer state stay
@@ -114,5 +114,4 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # its other views within `max_yaw` (radians) of it.
   config.eval = ml_collections.ConfigDict(dict(
       identities=32, max_yaw=0.79, grid_rows=4, batch=8))
-  psi3d.check_config(config)
   return config

@@ -7,12 +7,15 @@
   get_config("tiny_monocular")  ablation: no pseudo views (motion from the real
                                 frame, no cross-view term)
   get_config("tiny_scratch")    ablation: no Psi3d initialisation
+  get_config("tiny_oracle")     motion = SynthHeads' exact expressions (the
+                                upper bound of any motion extractor)
   get_config("paper")           the released sizes (548-d motion)
 
 Run: `python -m launch.main --config=configs/psi4d.py:tiny --workdir=DIR
 --config.data.pseudo_views=OUT --config.train.init_from=PSI3D_RUN/checkpoints`.
-Sections as configs/psi3d.py, plus `motion` (the encoder: widths, frozen,
-weights = an .npz for an external encoder) and the Psi terms in `loss`:
+Sections as configs/psi3d.py, plus `motion` (kind: where the motion comes
+from; widths; weights: a run directory for kind "pretrained") and the Psi
+terms in `loss`:
 p_motion (share of each batch driven by a pseudo view), pseudo_view (weight
 of the cross-view perceptual term) and pseudo_every (its period).
 """
@@ -27,6 +30,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "tiny": dict(base="tiny"),
       "tiny_monocular": dict(base="tiny", p_motion=0.0, pseudo_view=0.0),
       "tiny_scratch": dict(base="tiny", init_from=""),
+      "tiny_oracle": dict(base="tiny", motion="oracle"),
       "paper": dict(base="paper"),
   }
   if arg not in variants:
@@ -36,9 +40,14 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   tiny = v["base"] == "tiny"
   config = psi3d.get_config(v["base"])
   config.task = "psi4d"
+  config.preset = arg
+  # Where the motion vectors come from (p4d_jax/models/motion): "learned"
+  # (a CNN trained with Psi), "pretrained" (that CNN frozen, its weights from
+  # the run directory `weights`), "oracle" (SynthHeads' exact expression
+  # parameters). widths: the CNN's.
   config.motion = ml_collections.ConfigDict(dict(
-      widths=(16, 32) if tiny else (32, 64, 128, 256), frozen=False,
-      weights=""))
+      kind=v.get("motion", "learned"),
+      widths=(16, 32) if tiny else (32, 64, 128, 256), weights=""))
   # One element per clip of the records; each example draws source and
   # driving frames and two pseudo views of the driving frame.
   config.data = ml_collections.ConfigDict(dict(

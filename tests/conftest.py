@@ -1,10 +1,40 @@
-"""Test setup: 8 simulated CPU devices, configured before jax is imported."""
+"""Test setup: 8 simulated CPU devices and one persistent compilation cache,
+configured before jax is imported."""
 
+import hashlib
+import importlib.metadata
 import os
+import platform
+
+
+def compilation_cache_dir() -> str:
+  """Where the suite keeps XLA's compiled programs between runs: outside the
+  repository, one directory per jaxlib version, machine kind and CPU feature
+  set (JAX's own keys cover the program, the compile options and the XLA
+  flags; code built for one CPU's instructions must not load on another).
+  P4D_JAX_CACHE moves it; P4D_JAX_CACHE=off disables it."""
+  features = ""
+  try:
+    with open("/proc/cpuinfo") as f:
+      features = next((line for line in f if line.startswith("flags")), "")
+  except OSError:
+    pass
+  key = hashlib.sha256(
+      f"{importlib.metadata.version('jaxlib')}|{platform.machine()}|"
+      f"{features}".encode()).hexdigest()[:16]
+  root = os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache"))
+  return os.path.join(root, "p4d_jax", "jax_compilation_cache", key)
+
 
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                            " --xla_force_host_platform_device_count=8").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+_CACHE = os.environ.get("P4D_JAX_CACHE", "") or compilation_cache_dir()
+if _CACHE != "off":
+  # Environment variables, so that the tools and training runs that tests
+  # start as subprocesses share it too.
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 import pytest  # noqa: E402  pylint: disable=wrong-import-position
@@ -55,7 +85,7 @@ def psi4d_small_run(psi4d_small_state, tmp_path_factory):
   # pylint: disable=import-outside-toplevel
   import grain
   import numpy as np
-  from launch import main as launch_main
+  from p4d_jax.tasks import runs
   from p4d_jax.train import checkpoint
   task, state = psi4d_small_state
   rng = np.random.default_rng(0)
@@ -63,7 +93,7 @@ def psi4d_small_run(psi4d_small_state, tmp_path_factory):
       lambda x: x + 0.05 * rng.standard_normal(x.shape, np.float32),
       state["params"])
   workdir = str(tmp_path_factory.mktemp("psi4d_run"))
-  launch_main.save_config(task.config, workdir)
+  runs.save_config(task.config, workdir)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   ckpt.save(3, dict(state, ema=ema),
             iter(grain.MapDataset.range(4).to_iter_dataset()))
@@ -78,14 +108,15 @@ def pseudo_views_tiny(synthheads_tiny, psi3d_small_state, tmp_path_factory):
   frames, 32^2) with the small Psi3d: 2 views a frame, 3 shards, seed 3.
   (source, renderer, settings, task, params, the records' directory)."""
   # pylint: disable=import-outside-toplevel
-  from p4d_jax.data import pseudo_views
+  from p4d_jax.data import clip_sources
   from p4d_jax.rendering import cameras
+  from p4d_jax.stages import pseudo_views
   from p4d_jax.tasks import psi3d
   from tests.tasks import psi3d_small
   task = psi3d.Psi3dTask(psi3d_small.small_config())
   params = psi3d_small_state["ema"]
-  source = pseudo_views.synthheads_clips("tiny", "train", synthheads_tiny)
-  renderer = pseudo_views.PseudoViewRenderer(task, params, frames=8)
+  source = clip_sources.synthheads_clips("tiny", "train", synthheads_tiny)
+  renderer = pseudo_views.PseudoViewRenderer(task.model, params, frames=8)
   settings = pseudo_views.Settings(
       checkpoint="random", checkpoint_step=0, clips=source.name,
       num_clips=len(source.frames), views=2,

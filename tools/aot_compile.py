@@ -31,14 +31,11 @@ from __future__ import annotations
 
 import argparse
 import ast
-import importlib
 import itertools
 import json
 import os
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REMAT = {"none": dict(), "blocks": {"model.remat": "full"},
          "all": {"model.remat": "full", "render.remat": True}}
 NOTE = "XLA:CPU buffer assignment; an estimate of GPU/TPU memory"
@@ -70,7 +67,8 @@ def _parse(argv):
 
 
 def _config(task: str, overrides: dict):
-  config = importlib.import_module(f"configs.{task}").get_config("paper")
+  import configs   # pylint: disable=import-outside-toplevel
+  config = configs.preset(task, "paper")
   config.update_from_flattened_dict(overrides)
   return config
 
@@ -78,8 +76,8 @@ def _config(task: str, overrides: dict):
 def _batch(config) -> dict:
   """Shapes and dtypes of one global batch (built at batch 1, then widened)."""
   # pylint: disable=import-outside-toplevel
-  from p4d_jax.tasks import multiview_batches
-  from p4d_jax.tasks import psi4d_batches
+  from p4d_jax.data import multiview_batches
+  from p4d_jax.data import psi4d_batches
   if config.task == "psi4d":
     one = psi4d_batches.synthetic_batch(1, config.image_size,
                                         config.neural_resolution)
@@ -94,9 +92,9 @@ def compile_one(task_name: str, devices: int, dtype: str, remat: str,
                 fsdp: str, args) -> dict:
   # pylint: disable=import-outside-toplevel
   import jax
-  from launch import main as launch_main
   from p4d_jax.parallel import mesh as mesh_lib
-  from p4d_jax.parallel import sharding
+  from p4d_jax.tasks import runs
+  from p4d_jax.train import jit_step
 
   overrides = {"batch_size": args.batch, "model.compute_dtype": dtype,
                **REMAT[remat],
@@ -105,22 +103,16 @@ def compile_one(task_name: str, devices: int, dtype: str, remat: str,
   if remat == "all":
     overrides["render.chunk_rays"] = args.chunk_rays
   config = _config(task_name, overrides)
-  module, cls, _ = launch_main.TASKS[task_name]
-  task = getattr(importlib.import_module(module), cls)(config)
+  task = runs.task_kind(task_name).task(config)
   mesh = mesh_lib.make_mesh({"fsdp" if fsdp == "on" else "data": devices},
                             jax.devices()[:devices])
-  shapes = jax.eval_shape(task.init_state, jax.random.key(0))
-  shardings = sharding.param_shardings(shapes, mesh, task.sharding_rules)
-  state = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(
-      x.shape, x.dtype, sharding=s), shapes, shardings)
+  jitted = jit_step.build(task, mesh)
   batch_sharding = mesh_lib.batch_sharding(mesh)
   batch = {k: jax.ShapeDtypeStruct(shape, dt, sharding=batch_sharding)
            for k, (shape, dt) in _batch(config).items()}
   key = jax.eval_shape(lambda: jax.random.key(0))
   start = time.perf_counter()
-  compiled = jax.jit(task.train_step, donate_argnums=0,
-                     out_shardings=(shardings, None)).lower(
-                         state, batch, key).compile()
+  compiled = jitted.step.lower(jitted.abstract_state, batch, key).compile()
   compile_s = time.perf_counter() - start
   mem = compiled.memory_analysis()
   total = (mem.argument_size_in_bytes + mem.output_size_in_bytes +
@@ -147,7 +139,6 @@ def main(argv=None) -> None:
       os.environ.get("XLA_FLAGS", "") +
       f" --xla_force_host_platform_device_count={max(args.devices)}").strip()
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
-  sys.path.insert(0, ROOT)
   print(json.dumps(dict(note=NOTE, headroom=args.headroom)), flush=True)
   for setting in itertools.product(args.tasks, args.devices, args.dtypes,
                                    args.remat, args.fsdp):

@@ -25,25 +25,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from PIL import Image, ImageDraw
 
-# pylint: disable=wrong-import-position
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-from flax import nnx  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-
-from configs import psi3d as psi3d_config  # noqa: E402
-from p4d_jax.inference import video_io  # noqa: E402
-from p4d_jax.rendering import render  # noqa: E402
-from p4d_jax.tasks import multiview_batches  # noqa: E402
-from p4d_jax.tasks import psi3d  # noqa: E402
+from configs import psi3d as psi3d_config
+from p4d_jax.inference import video_io
+from p4d_jax.rendering import render
+from p4d_jax.data import multiview_batches
+from p4d_jax.tasks import psi3d
 
 SWEEPS = {"neural_resolution": (16, 32, 64), "samples": (12, 24, 48),
           "batch": (1, 2, 4, 8)}
@@ -92,20 +87,31 @@ def step_cost(config, iters: int) -> dict:
                                seconds))
 
 
+def static_planes(module, image, motion_dim: int = 16):
+  """Psi3d's planes of images [B, S, S, 3] from the synthesizer module
+  (motion scale 0: the motion's values do not matter, only its width),
+  differentiable with respect to the module."""
+  b = image.shape[0]
+  zeros = jnp.zeros((b, motion_dim), image.dtype)
+  return module.planes(image, zeros, zeros, jnp.zeros((b,), image.dtype))
+
+
 def part_costs(iters: int) -> dict:
   """Forward + backward milliseconds of the step's parts at tiny's setting."""
   config = tiny()
   task = psi3d.Psi3dTask(config)
-  model = task.model(jax.jit(task.init_state)(jax.random.key(0))["params"])
+  model = task.model.module(
+      jax.jit(task.init_state)(jax.random.key(0))["params"])
   batch = multiview_batches.synthetic_batch(
       config.batch_size, config.image_size, 1 + config.data.target_views)
   b, t = batch["target_c2w"].shape[:2]
   image = jnp.asarray(batch["image"])
   c2w = jnp.asarray(batch["target_c2w"]).reshape(b * t, 4, 4)
   intr = jnp.asarray(batch["target_intrinsics"]).reshape(b * t, 3, 3)
-  cfg = task.render_cfg
+  cfg = task.model.render_cfg
+  dim = task.model.sizes.canonical.motion_dim
   res = config.neural_resolution
-  planes = jnp.repeat(task.planes(model, image), t, axis=0)
+  planes = jnp.repeat(static_planes(model, image, dim), t, axis=0)
   width = model.decoder(jnp.zeros((1, planes.shape[-1])))[0].shape[-1]
   # The field MLP alone, on as many tri-plane features as the renderer
   # decodes (every ray's coarse and fine samples).
@@ -113,7 +119,7 @@ def part_costs(iters: int) -> dict:
   samples = jax.random.normal(jax.random.key(4), (points, planes.shape[-1]))
 
   def encode(m):
-    return jnp.sum(task.planes(m, image))
+    return jnp.sum(static_planes(m, image, dim))
 
   def rendered(p, m):
     out = render.render_image(p, m.decoder, c2w, intr, res, res, cfg,

@@ -18,24 +18,21 @@ import dataclasses
 import json
 import os
 import statistics
-import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+import jax
+import numpy as np
 
-# pylint: disable=wrong-import-position
-import jax  # noqa: E402
-import numpy as np  # noqa: E402
-
-from configs import psi3d as psi3d_config  # noqa: E402
-from configs import pseudo_views as stage_config  # noqa: E402
-from p4d_jax.data import pseudo_view_reader  # noqa: E402
-from p4d_jax.data import pseudo_views  # noqa: E402
-from p4d_jax.rendering import cameras  # noqa: E402
-from p4d_jax.tasks import psi3d  # noqa: E402
-from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
+import configs
+from configs import psi3d as psi3d_config
+from configs import pseudo_views as stage_config
+from p4d_jax.data import pseudo_view_reader
+from p4d_jax.data import clip_sources
+from p4d_jax.rendering import cameras
+from p4d_jax.models import model as model_lib
+from p4d_jax.stages import pseudo_views
+from p4d_jax.tasks import runs
 
 
 def parse_args(argv=None):
@@ -55,12 +52,13 @@ def parse_args(argv=None):
 def main(argv=None):
   args = parse_args(argv)
   if args.checkpoint:
-    task, params, _ = psi3d_checkpoint.load(args.checkpoint,
-                                            psi3d_config.get_config("tiny"))
+    run = runs.load_run(args.checkpoint, defaults=configs.preset,
+                        task="psi3d")
+    model, params = run.model, run.params
   else:
-    task = psi3d.Psi3dTask(psi3d_config.get_config("tiny"))
-    params = jax.jit(task.init_state)(jax.random.key(0))["ema"]
-  source = pseudo_views.synthheads_clips(args.size, "train", args.data_dir)
+    model = model_lib.Model.from_config(psi3d_config.get_config("tiny"))
+    params = jax.jit(model.init)(jax.random.key(0))
+  source = clip_sources.synthheads_clips(args.size, "train", args.data_dir)
   count = min(args.clips, len(source.frames))
   source = dataclasses.replace(source, name=f"{source.name}[:{count}]",
                                frames=source.frames[:count])
@@ -72,7 +70,7 @@ def main(argv=None):
       seed=0, num_shards=min(4, count),
       frames_per_batch=args.frames_per_batch, store_masks=True,
       store_depth=True)
-  renderer = pseudo_views.PseudoViewRenderer(task, params,
+  renderer = pseudo_views.PseudoViewRenderer(model, params,
                                              args.frames_per_batch)
   clip = source.get(0)
   t0 = time.perf_counter()
@@ -93,7 +91,7 @@ def main(argv=None):
       frames = sum(len(c["frame_index"]) for c in pseudo_view_reader.clips(
           out, seed=0, epochs=1))
       read_rates.append(frames / (time.perf_counter() - t0))
-  common = dict(size=args.size, image_size=task.config.image_size,
+  common = dict(size=args.size, image_size=model.image_size,
                 views=args.views, frames=sum(source.frames),
                 devices=len(jax.local_devices()), backend=jax.default_backend())
   lines = [

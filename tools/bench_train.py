@@ -20,20 +20,15 @@ import argparse
 import json
 import os
 import resource
-import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
 def _config(arg: str):
-  sys.path.insert(0, ROOT)
   from configs import psi3d   # pylint: disable=import-outside-toplevel
   return psi3d.get_config(arg)
 
 
 def _batch(config) -> dict:
-  from p4d_jax.tasks import multiview_batches   # pylint: disable=import-outside-toplevel
+  from p4d_jax.data import multiview_batches   # pylint: disable=import-outside-toplevel
   return multiview_batches.synthetic_batch(
       config.batch_size, config.image_size, 1 + config.data.target_views)
 

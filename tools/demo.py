@@ -28,11 +28,9 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
-# pylint: disable=wrong-import-position
-from p4d_jax.data import builders  # noqa: E402
-from p4d_jax.inference import video_io  # noqa: E402
+from p4d_jax.data import builders
+from p4d_jax.inference import video_io
 
 
 def parse_args(argv=None):

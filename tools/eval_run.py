@@ -10,18 +10,12 @@ grid, as the periodic evaluation during training does.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
-import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from absl import logging
 
-# pylint: disable=wrong-import-position
-from absl import logging  # noqa: E402
-
-from launch import main as launch_main  # noqa: E402
+import configs
+from p4d_jax.tasks import runs
 
 
 def main(argv=None):
@@ -31,14 +25,13 @@ def main(argv=None):
   p.add_argument("--step", type=int, default=None)
   args = p.parse_args(argv)
   logging.set_verbosity(logging.WARNING)
-  name, task, params, step = launch_main.load_run(args.workdir, args.step)
-  evaluator = launch_main.TASKS[name][2]
+  run = runs.load_run(args.workdir, args.step, defaults=configs.preset)
+  evaluator = runs.task_kind(run.name).evaluator
   if evaluator is None:
-    raise ValueError(f"{args.workdir}: task {name!r} has no evaluator.")
-  evaluate = getattr(importlib.import_module(evaluator[0]), evaluator[1])(
-      task, args.workdir)
-  metrics = evaluate({"ema": params}, step)
-  print(json.dumps(dict(workdir=args.workdir, step=step, **metrics)))
+    raise ValueError(f"{args.workdir}: task {run.name!r} has no evaluator.")
+  evaluate = evaluator(run.model, run.config, args.workdir)
+  metrics = evaluate({"ema": run.params}, run.step)
+  print(json.dumps(dict(workdir=args.workdir, step=run.step, **metrics)))
 
 
 if __name__ == "__main__":

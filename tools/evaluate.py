@@ -18,25 +18,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from absl import logging
 
-# pylint: disable=wrong-import-position
-from absl import logging  # noqa: E402
-
-from launch import main as launch_main  # noqa: E402
-from p4d_jax.data.faces import preprocess  # noqa: E402
-from p4d_jax.evaluation import html_report  # noqa: E402
-from p4d_jax.evaluation import suite  # noqa: E402
-from p4d_jax import progress  # noqa: E402
-from p4d_jax.inference import video_io  # noqa: E402
+import configs
+from p4d_jax.data.faces import preprocess
+from p4d_jax.evaluation import html_report
+from p4d_jax.evaluation import suite
+from p4d_jax import progress
+from p4d_jax.inference import video_io
 
 GRID_ROWS = 8
-# Per-pair metrics of the SynthHeads reenactment renders (psi4d_eval).
+# Per-pair metrics of the SynthHeads reenactment renders
+# (evaluation/reenactment.py).
 RENDER_METRICS = ("novel_psnr", "depth_error", "geometry_consistency",
                   "eyes_psnr", "mouth_psnr",
                   "static_eyes_psnr", "static_mouth_psnr", "baseline_psnr")
@@ -109,21 +105,21 @@ def folder_items(args) -> tuple[suite.Items, str]:
 
 
 def synthheads_items(args) -> tuple[suite.Items, str]:
-  from p4d_jax.tasks import psi4d_eval  # pylint: disable=import-outside-toplevel
-  name, task, params, step = launch_main.load_run(args.workdir, args.step)
-  if name != "psi4d":
-    raise ValueError(f"{args.workdir} is a {name} run; this mode evaluates "
-                     "Psi (psi4d) runs.")
+  from p4d_jax.evaluation import reenactment  # pylint: disable=import-outside-toplevel
+  from p4d_jax.tasks import runs  # pylint: disable=import-outside-toplevel
+  run = runs.load_run(args.workdir, args.step, defaults=configs.preset,
+                      task="psi4d")
+  step, config = run.step, run.config
   overrides = dict(batch=args.batch, data_dir=args.data_dir)
   if args.synthheads_size:
     overrides["synthheads_size"] = args.synthheads_size
   if args.pairs:
     overrides["pairs"] = args.pairs
-  task.config.eval.update(overrides)
-  evaluator = psi4d_eval.ReenactmentEvaluator(task, args.out)
+  config.eval.update(overrides)
+  evaluator = reenactment.ReenactmentEvaluator(run.model, config, args.out)
   print(f"[evaluate] {args.workdir} step {step}: rendering "
         f"{len(evaluator.fields['image'])} SynthHeads eval pairs", flush=True)
-  out = evaluator.per_pair(params)
+  out = evaluator.per_pair(run.params)
   f = evaluator.fields
   u8 = video_io.to_uint8
   extra = {k: out[k] for k in RENDER_METRICS}
@@ -136,7 +132,7 @@ def synthheads_items(args) -> tuple[suite.Items, str]:
       groups=["cross" if c else "same" for c in f["cross_identity"]],
       extra=extra)
   return items, (f"Psi run {os.path.abspath(args.workdir)} step {step} on "
-                 f"SynthHeads eval/{task.config.eval.synthheads_size}")
+                 f"SynthHeads eval/{config.eval.synthheads_size}")
 
 
 def motion_metrics(fields: dict, results: np.ndarray) -> dict:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 from absl import app
 from absl import flags
@@ -24,19 +23,18 @@ from absl import logging
 from ml_collections import config_flags
 import numpy as np
 
+import jax
+
+import configs
+from p4d_jax.data import clip_sources
+from p4d_jax.data import pseudo_view_records
+from p4d_jax.data import tfrecord_io
+from p4d_jax.inference import video_io
+from p4d_jax.rendering import cameras
+from p4d_jax.stages import pseudo_views
+from p4d_jax.tasks import runs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-# pylint: disable=wrong-import-position
-import jax  # noqa: E402
-
-from configs import psi3d as psi3d_config  # noqa: E402
-from p4d_jax.data import pseudo_view_records  # noqa: E402
-from p4d_jax.data import pseudo_views  # noqa: E402
-from p4d_jax.data import tfrecord_io  # noqa: E402
-from p4d_jax.inference import video_io  # noqa: E402
-from p4d_jax.rendering import cameras  # noqa: E402
-from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", os.path.join(ROOT, "configs/pseudo_views.py:tiny"),
@@ -50,17 +48,17 @@ _PROCESS_COUNT = flags.DEFINE_integer(
 flags.mark_flags_as_required(["out"])
 
 
-def clip_source(data) -> pseudo_views.ClipSource:
+def clip_source(data) -> clip_sources.ClipSource:
   if data.source == "synthheads":
-    return pseudo_views.synthheads_clips(data.size, data.split, data.data_dir)
+    return clip_sources.synthheads_clips(data.size, data.split, data.data_dir)
   if data.source == "preprocessed":   # tools/preprocess.py's output root
-    return pseudo_views.preprocessed_clips(data.data_dir)
+    return clip_sources.preprocessed_clips(data.data_dir)
   raise ValueError(f"config.data.source {data.source!r} is not known; use "
                    "'synthheads' or 'preprocessed'.")
 
 
 def settings_from(config, checkpoint: str, step: int,
-                  source: pseudo_views.ClipSource) -> pseudo_views.Settings:
+                  source: clip_sources.ClipSource) -> pseudo_views.Settings:
   ranges = cameras.RandomViewRanges(**{
       k: tuple(float(x) for x in v) for k, v in config.cameras.items()})
   return pseudo_views.Settings(
@@ -75,8 +73,8 @@ def settings_from(config, checkpoint: str, step: int,
 def write_sheet(out_dir: str, settings: pseudo_views.Settings,
                 rows: int = 4) -> str:
   """The first `rows` frames of shard 0: the frame, then its pseudo views."""
-  path = os.path.join(out_dir, pseudo_views.shard_name(0,
-                                                       settings.num_shards))
+  path = os.path.join(out_dir, pseudo_view_records.shard_name(
+      0, settings.num_shards))
   lines = []
   for offset, data in tfrecord_io.read_records(path):
     frame = pseudo_view_records.decode(data, f"{path}@{offset}")
@@ -98,17 +96,19 @@ def main(argv):
                          "(the --workdir of `python -m launch.main "
                          "--config=configs/psi3d.py:tiny`).")
   source = clip_source(config.data)
-  task, params, step = psi3d_checkpoint.load(
-      config.checkpoint, psi3d_config.get_config("tiny"),
-      None if config.checkpoint_step < 0 else config.checkpoint_step)
+  run = runs.load_run(
+      config.checkpoint,
+      None if config.checkpoint_step < 0 else config.checkpoint_step,
+      defaults=configs.preset, task="psi3d")
   size = source.get(0)["image"].shape[1]
-  if size != task.config.image_size:
+  if size != run.model.image_size:
     raise ValueError(
         f"The clips ({source.name}) are {size}^2 but the Psi3d run "
-        f"{config.checkpoint} was trained at {task.config.image_size}^2; use "
+        f"{config.checkpoint} was trained at {run.model.image_size}^2; use "
         "clips of its resolution (config.data) or another checkpoint.")
+  step = run.step
   settings = settings_from(config, config.checkpoint, step, source)
-  renderer = pseudo_views.PseudoViewRenderer(task, params,
+  renderer = pseudo_views.PseudoViewRenderer(run.model, run.params,
                                              config.frames_per_batch)
   index = (jax.process_index() if _PROCESS_INDEX.value < 0
            else _PROCESS_INDEX.value)

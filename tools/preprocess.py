@@ -16,16 +16,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-# pylint: disable=wrong-import-position
-from p4d_jax.data import clip_files  # noqa: E402
-from p4d_jax.data.faces import head_pose  # noqa: E402
-from p4d_jax.data.faces import landmarks  # noqa: E402
-from p4d_jax.data.faces import preprocess  # noqa: E402
+from p4d_jax.data import clip_files
+from p4d_jax.data.faces import head_pose
+from p4d_jax.data.faces import landmarks
+from p4d_jax.data.faces import preprocess
 
 
 def parse_args(argv=None):

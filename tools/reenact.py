@@ -24,23 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from absl import logging
 
-# pylint: disable=wrong-import-position
-from absl import logging  # noqa: E402
-
-from launch import main as launch_main  # noqa: E402
-from p4d_jax.inference import avatar as avatar_lib  # noqa: E402
-from p4d_jax.inference import media  # noqa: E402
-from p4d_jax.inference import mesh  # noqa: E402
-from p4d_jax.inference import video_io  # noqa: E402
-from p4d_jax.progress import Progress  # noqa: E402
+import configs
+from p4d_jax.inference import avatar as avatar_lib
+from p4d_jax.inference import media
+from p4d_jax.inference import mesh
+from p4d_jax.inference import video_io
+from p4d_jax.progress import Progress
+from p4d_jax.tasks import runs
 
 
 def parse_args(argv=None):
@@ -126,11 +122,10 @@ def write_meshes(args, avatar, prepared, driving: np.ndarray) -> list[str]:
 def main(argv=None) -> dict:
   args = parse_args(argv)
   logging.set_verbosity(logging.WARNING)
-  name, task, params, step = launch_main.load_run(args.workdir, args.step)
-  if name != "psi4d":
-    raise ValueError(f"{args.workdir} is a {name} run; reenactment needs a "
-                     "Psi (psi4d) run.")
-  size = task.config.image_size
+  run = runs.load_run(args.workdir, args.step, defaults=configs.preset,
+                      task="psi4d")
+  step = run.step
+  size = run.model.image_size
   load = lambda spec, **kw: media.load(  # noqa: E731
       spec, size, align=args.align == "on", face_index=args.face_index,
       data_dir=args.data_dir, **kw)
@@ -142,7 +137,7 @@ def main(argv=None) -> dict:
   print(f"[reenact] source: {source.note}\n[reenact] driving: {driving.note}"
         f"\n[reenact] model: {args.workdir} step {step}", flush=True)
 
-  avatar = avatar_lib.Avatar(task, params)
+  avatar = avatar_lib.Avatar(run.model, run.params)
   to_float = lambda x: x.astype(np.float32) / 127.5 - 1.0  # noqa: E731
   src_image = to_float(source.images[args.source_frame])
   tic = time.perf_counter()

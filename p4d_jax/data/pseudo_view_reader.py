@@ -30,16 +30,15 @@ import jax
 import numpy as np
 
 from p4d_jax.data import pseudo_view_records as records
-from p4d_jax.data import pseudo_views
 from p4d_jax.data import tfrecord_io
 from p4d_jax.parallel import hosts
 
 
 def load_manifest(directory: str) -> dict:
   """The stage's manifest; a clear error when it is absent or foreign."""
-  path = os.path.join(directory, pseudo_views.MANIFEST)
+  path = os.path.join(directory, records.MANIFEST)
   if not os.path.exists(path):
-    partial = os.path.exists(os.path.join(directory, pseudo_views.SETTINGS))
+    partial = os.path.exists(os.path.join(directory, records.SETTINGS))
     raise FileNotFoundError(
         f"{path} does not exist: " + (
             "the pseudo-view stage has not finished there; rerun "

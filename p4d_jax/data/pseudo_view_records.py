@@ -16,6 +16,9 @@ tfds' TF-free copy). Frames of a clip are stored consecutively, in order.
     views/mask      bytes [K]       PNG, uint8 [N, N]: rendered opacity (opt.)
     views/depth     float [K*N*N]   rendered ray distance       (optional)
     views/depth_size int64          N, present with views/depth
+    frame/expression float [E]      the frame's exact expression parameters
+                                    (SynthHeads clips only; optional)
+
 
 `decode` gives numpy arrays under flat names (`frame_image`, `view_camera`,
 ...). A change of the fields bumps SCHEMA_VERSION; a reader meeting another
@@ -32,10 +35,19 @@ from p4d_jax.data import image_codec
 SCHEMA_VERSION = 1
 CAMERA_LABEL = 25
 
+# The directory the pseudo-view stage writes (p4d_jax/stages/pseudo_views.py).
+SETTINGS = "settings.json"
+MANIFEST = "manifest.json"
+
+
+def shard_name(index: int, count: int) -> str:
+  return f"pseudo_views-{index:05d}-of-{count:05d}.tfrecord"
+
 REQUIRED = ("schema_version", "clip_id", "clip_name", "frame_index",
             "num_frames", "frame/image", "frame/camera", "views/image",
             "views/camera")
-OPTIONAL = ("frame/mask", "views/mask", "views/depth", "views/depth_size")
+OPTIONAL = ("frame/mask", "views/mask", "views/depth", "views/depth_size",
+            "frame/expression")
 
 
 def _ints(feature, values):
@@ -56,9 +68,11 @@ def encode(clip_id: int, clip_name: str, frame_index: int, num_frames: int,
            view_image: np.ndarray, view_camera: np.ndarray,
            frame_mask: np.ndarray | None = None,
            view_mask: np.ndarray | None = None,
-           view_depth: np.ndarray | None = None) -> bytes:
+           view_depth: np.ndarray | None = None,
+           frame_expression: np.ndarray | None = None) -> bytes:
   """One frame's record. Images uint8 [S, S, 3] / [K, S, S, 3], masks uint8
-  [S, S] / [K, N, N], depth float [K, N, N], cameras [25] / [K, 25]."""
+  [S, S] / [K, N, N], depth float [K, N, N], cameras [25] / [K, 25],
+  expression float [E]."""
   views = len(view_image)
   if np.shape(view_camera) != (views, CAMERA_LABEL):
     raise ValueError(f"view_camera must be [{views}, {CAMERA_LABEL}], got "
@@ -81,6 +95,8 @@ def encode(clip_id: int, clip_name: str, frame_index: int, num_frames: int,
   if view_depth is not None:
     _floats(f["views/depth"], view_depth)
     _ints(f["views/depth_size"], [np.shape(view_depth)[-1]])
+  if frame_expression is not None:
+    _floats(f["frame/expression"], frame_expression)
   return example.SerializeToString(deterministic=True)
 
 
@@ -142,4 +158,7 @@ def decode(data: bytes, where: str = "record") -> dict:
     n = f["views/depth_size"].int64_list.value[0]
     out["view_depth"] = np.asarray(f["views/depth"].float_list.value,
                                    np.float32).reshape(views, n, n)
+  if "frame/expression" in f:
+    out["frame_expression"] = np.asarray(
+        f["frame/expression"].float_list.value, np.float32)
   return out

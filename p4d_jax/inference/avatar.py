@@ -3,11 +3,12 @@ cameras.
 
 The source's part of the network (global and detail encoders, the motion
 neutralisation, the background) runs once in `prepare`; each frame then
-runs only the motion encoder of the driving image, the motion blocks, the
+runs only the motion source on the driving frame, the motion blocks, the
 tri-plane decoder and the renderer, in one jitted call for a batch of
-frames.
+frames. The model is a `models.model.Model` whose motion source reads
+images (the oracle needs SynthHeads parameters, which real frames lack).
 
-    avatar = Avatar(task, params)
+    avatar = Avatar(model, params)
     src = avatar.prepare(source)                    # [S, S, 3] in [-1, 1]
     out = avatar.render(src, driving, c2w, intr)    # [B, S, S, 3], [B, 4, 4]
     out["image"], out["depth"], out["mask"]
@@ -20,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from p4d_jax.rendering import cameras
-from p4d_jax.rendering import render as render_lib
 
 # The centre of Portrait4D's training camera ranges (`RandomViewRanges`):
 # the camera for a source or driving frame whose pose is unknown.
@@ -48,54 +48,43 @@ def orbit_labels(count: int, max_yaw: float = 0.6) -> np.ndarray:
 
 
 class Avatar:
-  """`task` is a `Psi4dTask` and `params` its (EMA) parameters."""
+  """`model` is a Psi `models.model.Model` and `params` its (EMA)
+  parameters."""
 
-  def __init__(self, task, params):
-    self.task, self.params = task, params
-    self.image_size = task.config.image_size
-    self.neural_resolution = task.config.neural_resolution
+  def __init__(self, model, params):
+    if model.motion_reads != "image":
+      raise ValueError(
+          "Reenactment drives the avatar with images; this model's motion "
+          f"source reads {model.motion_reads!r} (a Psi3d run has none, the "
+          "oracle reads SynthHeads parameters). Use a Psi run whose "
+          "motion.kind is learned or pretrained.")
+    self.model, self.params = model, params
+    self.image_size = model.image_size
     self._prepare = jax.jit(self._prepare_fn)
     self._render = jax.jit(self._render_fn)
     self._density = jax.jit(self._density_fn, static_argnames=("resolution",))
 
   def _prepare_fn(self, params, source):
-    model = self.task.model(params)
     image = source[None]
-    one = jnp.ones((1,), image.dtype)
-    return dict(state=model.source_state(image, model.motion_encoder(image),
-                                         one),
-                background=model.background_image(image,
-                                                  self.neural_resolution))
+    return self.model.encode_source(params, image,
+                                    self.model.motion_code(params, image))
 
   def _planes(self, params, prepared, driving):
-    model = self.task.model(params)
     b = driving.shape[0]
-    state = jax.tree.map(lambda x: jnp.broadcast_to(x, (b, *x.shape[1:])),
-                         prepared["state"])
-    return model.animate(state, model.motion_encoder(driving),
-                         jnp.ones((b,), driving.dtype))
+    source = jax.tree.map(lambda x: jnp.broadcast_to(x, (b, *x.shape[1:])),
+                          prepared)
+    return self.model.animate(params, source,
+                              self.model.motion_code(params, driving)), source
 
   def _render_fn(self, params, prepared, driving, c2w, intrinsics):
-    model = self.task.model(params)
-    planes = self._planes(params, prepared, driving)
-    bg = jnp.broadcast_to(prepared["background"],
-                          (driving.shape[0], *prepared["background"].shape[1:]))
-    out = model.render_planes(planes, bg, c2w, intrinsics,
-                              resolution=self.neural_resolution,
-                              cfg=self.task.render_cfg, key=jax.random.key(0))
+    planes, source = self._planes(params, prepared, driving)
+    out = self.model.render(params, planes, source["background"], c2w,
+                            intrinsics, jax.random.key(0))
     return dict(image=out["image"], depth=out["depth"], mask=out["mask"])
 
   def _density_fn(self, params, prepared, driving, resolution):
-    planes = self._planes(params, prepared, driving[None])
-    cfg = self.task.render_cfg
-    field = render_lib.triplane_field(planes, self.task.model(params).decoder,
-                                      cfg)
-    axis = jnp.linspace(-cfg.box_warp / 2, cfg.box_warp / 2, resolution)
-    grid = jnp.stack(jnp.meshgrid(axis, axis, axis, indexing="ij"), -1)
-    points = grid.reshape(resolution, resolution * resolution, 3)
-    sigma = jax.lax.map(
-        lambda p: field(p[None], jnp.zeros((1,), jnp.int32))[1][0], points)
-    return sigma.reshape(resolution, resolution, resolution)
+    planes, _ = self._planes(params, prepared, driving[None])
+    return self.model.density_grid(params, planes, resolution)
 
   def prepare(self, source: np.ndarray) -> dict:
     """source [S, S, 3] in [-1, 1] -> its cached part of the network."""
@@ -124,7 +113,7 @@ class Avatar:
   @property
   def box(self) -> float:
     """Side of the cube `density` samples, centred on the origin."""
-    return self.task.render_cfg.box_warp
+    return self.model.render_cfg.box_warp
 
   def _check(self, images: np.ndarray, what: str):
     want = (self.image_size, self.image_size, 3)

@@ -7,8 +7,8 @@ identity into the reenactment; what limits that here is the bottleneck
 (`dim`, 548 at paper size like PD-FGC, 16 in tiny), the pooling (no spatial
 layout survives), and training on pseudo views of the driving frame (90% of
 steps) whose identity differs in detail from the real frame the loss sees.
-An external, frozen encoder plugs in through `load_npz` (a converter writes
-its weights under this module's parameter paths) and `config.motion.frozen`.
+The `learned` and `pretrained` motion sources (`models.motion`) use it; the
+latter reads trained weights from a run and keeps them frozen.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 
 from p4d_jax.models import attention as A
@@ -54,20 +53,3 @@ class MotionEncoder(nnx.Module):
     return motion * jax.lax.rsqrt(jnp.mean(jnp.square(motion), axis=-1,
                                            keepdims=True) + 1e-12)
 
-
-def load_npz(path: str, params: nnx.State) -> nnx.State:
-  """Replaces `params` (the encoder's nnx.State) by arrays named by their
-  '/'-joined paths in an .npz (e.g. "convs/0/kernel"); every path must be
-  there with its shape."""
-  with np.load(path) as weights:
-    flat, treedef = jax.tree_util.tree_flatten_with_path(params)
-    leaves = []
-    for keys, like in flat:
-      name = "/".join(str(getattr(k, "key", getattr(k, "idx", k)))
-                      for k in keys if getattr(k, "name", None) != "value")
-      if name not in weights or weights[name].shape != like.shape:
-        raise ValueError(f"{path}: motion encoder weight {name} "
-                         f"{'missing' if name not in weights else weights[name].shape}"
-                         f", want {like.shape}.")
-      leaves.append(jnp.asarray(weights[name], like.dtype))
-  return jax.tree.unflatten(treedef, leaves)

@@ -20,23 +20,12 @@ import jax
 from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from p4d_jax import tree_paths
+
 Rule = tuple[str, Any]
 
 # The default: every parameter fully sharded over fsdp where it divides.
 FSDP_RULES: tuple[Rule, ...] = ((".*", "fsdp"),)
-
-
-def path_name(path) -> str:
-  """A pytree key path as "a/b/0/kernel" (an nnx Variable's own `.value`
-  attribute key is left out)."""
-  parts = []
-  for k in path:
-    if isinstance(k, jax.tree_util.GetAttrKey):
-      if k.name != "value":
-        parts.append(k.name)
-    else:
-      parts.append(str(getattr(k, "key", getattr(k, "idx", k))))
-  return "/".join(parts)
 
 
 def _fsdp_spec(shape: Sequence[int], mesh: Mesh) -> P:
@@ -77,6 +66,6 @@ def param_shardings(state: nnx.State, mesh: Mesh,
                     rules: Sequence[Rule] = FSDP_RULES):
   """NamedShardings for every array in `state` (abstract arrays work too)."""
   def one(path, x):
-    return NamedSharding(mesh, spec_for(path_name(path), x.shape, rules,
+    return NamedSharding(mesh, spec_for(tree_paths.path_name(path), x.shape, rules,
                                         mesh))
   return jax.tree_util.tree_map_with_path(one, state)

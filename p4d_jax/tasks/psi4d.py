@@ -1,33 +1,35 @@
 """Psi's training task: cross-view self-reenactment on pseudo multi-view
-records (`psi4d_batches`), in the shared loop.
+records (`data.psi4d_batches`), in the shared loop.
 
-Psi is Psi3d's synthesizer plus a motion encoder (`models.psi`); a Psi3d
-run initialises it (`train.init_from`; the motion encoder starts fresh, the
-cross-attention outputs at zero). Each step animates the source frame with
-the driving motion, taken from a pseudo view of the driving frame for
-exactly round(p_motion * B) examples of the batch (a seeded permutation
-picks which) and from the real frame for the rest, then:
+Psi is the synthesizer plus a motion source (`config.motion.kind`,
+`models.motion`); a Psi3d run initialises it (`train.init_from`; the motion
+encoder and motion-token maps start fresh, the cross-attention outputs at
+zero). Each step animates the source frame with the driving motion and
+then:
 
-  - supervises at the real driving camera with the real frame: Psi3d's terms
-    (L1 and perceptual on four pairs, opacity; `Psi3dTask.
-    reconstruction_terms`), optionally adversarial;
+  - supervises at the real driving camera with the real frame: Psi3d's
+    terms (`generator_training`), optionally adversarial;
   - every `pseudo_every` steps, renders at pseudo view q's camera and adds
     the perceptual distance to that precomputed view, both images masked by
     their own opacity, scaled by the interval (a lazy term).
 
-Every probability, period and weight is in config.loss.
+An image-reading source reads the driving motion from a pseudo view of the
+driving frame for exactly round(p_motion * B) examples of the batch (a
+seeded permutation picks which) and from the real frame for the rest; the
+oracle reads the driving frame's expression parameters. Every probability,
+period and weight is in config.loss.
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
+import ml_collections
 
-from p4d_jax.models import motion_encoder
-from p4d_jax.models import psi
+from p4d_jax.data import psi4d_batches
+from p4d_jax.models import model as model_lib
+from p4d_jax.tasks import generator_training
 from p4d_jax.tasks import psi3d
-from p4d_jax.tasks import psi4d_batches
 from p4d_jax.train import optimizer
 
 
@@ -43,81 +45,75 @@ def _upsample(mask: jax.Array, size: int) -> jax.Array:
   return up[..., None]
 
 
-class Psi4dTask(psi3d.Psi3dTask):
+class Psi4dTask:
   """Builds Psi, its batches and its step from a configs/psi4d.py config."""
 
   # Parameters a Psi3d checkpoint does not set: the motion encoder, which it
   # lacks, and the motion-token maps, which it never trains (motion scale 0).
   init_fresh = r"^(motion_encoder|encoder_canonical/(neutral|driving)_motion)/"
 
-  def __init__(self, config):
-    self.motion_sizes = motion_encoder.MotionSizes(
-        widths=tuple(config.motion.widths), dim=config.model.canonical.motion_dim)
-    super().__init__(config)
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.model = model_lib.Model.from_config(config)
+    self.batch_size = config.batch_size
+    self.sharding_rules = psi3d.sharding_rules(config)
     opt = config.optimizer
-    motion_scale = 0.0 if config.motion.frozen else opt.motion_lr_scale
-    self.tx = optimizer.make_optimizer(
-        self.abstract_params, lr=opt.lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
+    encoder_scale = opt.motion_lr_scale if self.model.motion.trainable else 0.0
+    self.training = generator_training.GeneratorTraining(
+        config, self.model,
         lr_groups=((optimizer.MOTION_LAYERS, opt.motion_lr_scale),
-                   (r"^motion_encoder/", motion_scale)))
-
-  def _build_model(self, key):
-    return psi.Psi(self.sizes, self.motion_sizes, nnx.Rngs(key))
+                   (r"^motion_encoder/", encoder_scale)))
 
   def init_state(self, key: jax.Array) -> dict:
-    state = super().init_state(key)
-    if self.config.motion.weights:
-      model = self.model(state["params"])
-      nnx.update(model.motion_encoder, motion_encoder.load_npz(
-          self.config.motion.weights,
-          nnx.state(model.motion_encoder, nnx.Param)))
-      params = nnx.state(model, nnx.Param)
-      state.update(params=params, ema=params, opt_state=self.tx.init(params))
-    return state
+    return self.training.init_state(key)
 
   def dataset(self):
     return psi4d_batches.training_batches(
-        self.config.data, self.config.image_size, self.config.batch_size)
+        self.config.data, self.config.image_size, self.config.batch_size,
+        expressions=self.model.motion_reads == "expression")
 
-  def planes(self, model, image, driving=None):
-    if driving is None:   # Psi3d's static reconstruction (motion scale 0)
-      return super().planes(model, image)
-    return model.animated_planes(image, driving, 1.0)
-
-  def driving_images(self, batch: dict, key: jax.Array) -> jax.Array:
-    """Per example, pseudo view p or the real driving frame."""
+  def motions(self, params, batch: dict, key: jax.Array):
+    """(source, driving) motion [B, D]: per example, from pseudo view p or
+    the real driving frame (image sources), or the exact expressions."""
+    if self.model.motion_reads == "expression":
+      return (self.model.motion_code(params, batch["source_expression"]),
+              self.model.motion_code(params, batch["driving_expression"]))
     use_view = motion_choice(key, batch["image"].shape[0],
                              self.config.loss.p_motion)
-    return jnp.where(use_view[:, None, None, None],
-                     batch["motion_view_image"], batch["driving_image"])
+    driving = jnp.where(use_view[:, None, None, None],
+                        batch["motion_view_image"], batch["driving_image"])
+    return (self.model.motion_code(params, batch["image"]),
+            self.model.motion_code(params, driving))
 
   def _pseudo_view_term(self, params, planes, batch, key) -> jax.Array:
-    model = self.model(params)
-    n, size = self.config.neural_resolution, self.config.image_size
-    out = model.render_planes(
-        planes, model.background_image(batch["image"], n),
-        batch["pseudo_c2w"], batch["pseudo_intrinsics"], resolution=n,
-        cfg=self.render_cfg, key=key)
+    size = self.config.image_size
+    out = self.model.render(params, planes,
+                            self.model.background(params, batch["image"]),
+                            batch["pseudo_c2w"],
+                            batch["pseudo_intrinsics"], key)
     ours = out["image"] * _upsample((out["mask"] + 1.0) / 2.0, size)
     theirs = batch["pseudo_image"] * _upsample(batch["pseudo_mask"], size)
-    return self.perceptual(ours, theirs)
+    return self.training.perceptual(ours, theirs)
 
-  def _generator_loss(self, params, d_params, batch, step, key):
+  def loss(self, params, d_params, batch, step, key):
     lc = self.config.loss
     k_choice, k_render, k_tv, k_pseudo = jax.random.split(key, 4)
-    tg = self.targets(batch)
-    out = self.render(params, batch["image"], batch["target_c2w"],
-                      batch["target_intrinsics"], k_render,
-                      driving=self.driving_images(batch, k_choice))
-    terms = self.reconstruction_terms(params, d_params, out, tg, step, k_tv)
+    tg = self.training.targets(batch)
+    source_motion, driving_motion = self.motions(params, batch, k_choice)
+    out = self.model.render_views(params, batch["image"], batch["target_c2w"],
+                                  batch["target_intrinsics"], k_render,
+                                  source_motion, driving_motion)
+    terms = self.training.reconstruction_terms(params, d_params, out, tg,
+                                               step, k_tv)
     if lc.pseudo_view > 0:
       terms["pseudo_view"] = lc.pseudo_every * jax.lax.cond(
           step % lc.pseudo_every == 0,
           lambda: self._pseudo_view_term(params, out["planes"], batch,
                                          k_pseudo),
           lambda: jnp.zeros((), jnp.float32))
-    terms["skipped_records"] = jnp.sum(batch["skipped_records"]).astype(
-        jnp.float32)
-    loss = self.weighted({k: v for k, v in terms.items()
-                          if k != "skipped_records"})
-    return loss, (terms, out, tg)
+    extra = dict(skipped_records=jnp.sum(batch["skipped_records"]).astype(
+        jnp.float32))
+    return self.training.weighted(terms), (terms, extra, out, tg)
+
+  def train_step(self, state: dict, batch: dict, key: jax.Array):
+    return self.training.step(self.loss, state, batch, key)

@@ -9,7 +9,6 @@ else a fresh init. A SIGTERM sets a flag that the loop turns into a save.
 from __future__ import annotations
 
 import os
-import re
 import signal
 from typing import Any, Callable
 
@@ -18,6 +17,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
+
+from p4d_jax import run_weights
 
 State = Any   # a pytree with a "params" entry
 
@@ -63,53 +64,17 @@ class Checkpointer:
   def restore_params(self, like_params, step: int | None = None,
                      item: str = "params", fresh=None,
                      fresh_pattern: str | None = None):
-    """Only one parameter tree of a saved state (`params`, or `ema`), in the
-    structure and shardings of `like_params` (arrays or abstract ones),
-    whatever optimizer state the other run had. Leaves are matched by path,
-    so an nnx.State target takes a checkpoint's plain dicts. Parameters whose
-    path matches `fresh_pattern` come from `fresh` (a tree like
-    `like_params`) whether the checkpoint has them or not, e.g. a new module
-    on a pretrained model, or layers the other run never trained."""
+    """Only one parameter tree of a saved state (`params`, or `ema`) in the
+    structure and shardings of `like_params`, whatever optimizer state the
+    other run had (`run_weights.restore_params`: matched by path; paths
+    matching `fresh_pattern` come from `fresh`)."""
     step = self.latest_step() if step is None else step
-    meta = self.manager.item_metadata(step)["state"]
-    if item not in meta:
-      raise KeyError(f"{self.directory} step {step} has no {item!r}; it has "
-                     f"{sorted(meta)}.")
-    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
-                          meta)
-    restored = self.manager.restore(step, args=ocp.args.Composite(
-        state=ocp.args.StandardRestore(target)))["state"][item]
-    by_path = {_names(p): v for p, v in
-               jax.tree_util.tree_flatten_with_path(restored)[0]}
-    flat, treedef = jax.tree_util.tree_flatten_with_path(like_params)
-    fresh_leaves = (jax.tree.leaves(fresh) if fresh is not None
-                    else [None] * len(flat))
-    leaves = []
-    for (path, like), new in zip(flat, fresh_leaves):
-      name = "/".join(_names(path))
-      value = by_path.get(_names(path))
-      if new is not None and fresh_pattern and re.search(fresh_pattern, name):
-        leaves.append(new)
-        continue
-      if value is None or value.shape != like.shape:
-        found = "missing" if value is None else f"shape {value.shape}"
-        raise ValueError(
-            f"{self.directory} step {step} {item}: parameter {name} is "
-            f"{found}, the model wants {like.shape}. Was it written by a "
-            "model of another size?")
-      leaves.append(jax.device_put(value, like.sharding))
-    return jax.tree.unflatten(treedef, leaves)
+    return run_weights.restore_params(self.manager, step, like_params, item,
+                                      fresh=fresh,
+                                      fresh_pattern=fresh_pattern)
 
   def close(self):
     self.manager.close()
-
-
-def _names(path) -> tuple[str, ...]:
-  """A pytree key path as strings, ignoring nnx's `.value` attribute level
-  and the key kinds (Orbax stores list indices and int keys as strings)."""
-  names = (getattr(k, "key", getattr(k, "name", getattr(k, "idx", k)))
-           for k in path)
-  return tuple(str(n) for n in names if n != "value")
 
 
 def start(ckpt: Checkpointer, init: Callable[[], State], target: State,

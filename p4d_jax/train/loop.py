@@ -25,13 +25,13 @@ from typing import Any, Callable, Protocol, Sequence
 
 import jax
 from clu import metrics as clu_metrics
-from jax.sharding import NamedSharding, PartitionSpec as P
 from tensorboardX import SummaryWriter
 
 from p4d_jax.parallel import hosts
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.parallel import sharding
 from p4d_jax.train import checkpoint
+from p4d_jax.train import jit_step
 
 State = dict   # {"params": ..., "opt_state": ..., "step": ..., anything else}
 
@@ -63,12 +63,19 @@ class LoopConfig:
   init_from: str = ""
 
 
-def _finite(metrics: dict) -> bool:
-  return all(math.isfinite(float(v)) for v in metrics.values())
-
-
-def _accumulate(averages: dict, metrics: dict) -> dict:
-  """Running clu Averages of each metric since the last log line."""
+def _check_and_accumulate(averages: dict, step: int, metrics: dict,
+                          ckpt: checkpoint.Checkpointer) -> dict:
+  """Fetches one step's metrics; a non-finite one stops the run (nothing
+  after the last good checkpoint was saved). Else adds them to the running
+  clu Averages of the log interval."""
+  metrics = jax.device_get(metrics)
+  if not all(math.isfinite(float(v)) for v in metrics.values()):
+    raise FloatingPointError(
+        f"Non-finite loss at step {step}: "
+        f"{ {k: float(v) for k, v in metrics.items()} }. Stopped; the "
+        f"last good checkpoint is step {ckpt.latest_step()} in "
+        f"{ckpt.directory}. Lower the learning rate or check the data, then "
+        "rerun.")
   for k, v in metrics.items():
     new = clu_metrics.Average.from_model_output(v)
     averages[k] = averages[k].merge(new) if k in averages else new
@@ -92,21 +99,13 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
 
   # Shapes and shardings without allocating; the state is only built when
   # a run starts fresh, directly in its shards.
-  shapes = jax.eval_shape(task.init_state, init_key)
-  state_shardings = sharding.param_shardings(shapes, mesh, task.sharding_rules)
-  target = jax.tree.map(
-      lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
-      shapes, state_shardings)
-  init = functools.partial(
-      jax.jit(task.init_state, out_shardings=state_shardings), init_key)
-  state, origin = checkpoint.start(ckpt, init, target, iterator,
-                                   cfg.resume_from or None,
+  jitted = jit_step.build(task, mesh)
+  init = functools.partial(jitted.init, init_key)
+  state, origin = checkpoint.start(ckpt, init, jitted.abstract_state,
+                                   iterator, cfg.resume_from or None,
                                    cfg.init_from or None,
                                    getattr(task, "init_fresh", None))
   batch_sharding = mesh_lib.batch_sharding(mesh)
-  # Replicated metrics: every process can read them.
-  step_fn = jax.jit(task.train_step, donate_argnums=0,
-                    out_shardings=(state_shardings, NamedSharding(mesh, P())))
   first = int(state["step"])
   main = jax.process_index() == 0
   log = print if main else lambda *a, **k: None
@@ -122,24 +121,30 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
   preemption = checkpoint.Preemption()
   start_time, timed_from = time.time(), first
   averages = {}
+  # A step's metrics stay on the device until the next step is queued, so
+  # the host never waits for the device between steps; they are checked
+  # before anything reads the state (a log line, an evaluation, a save).
+  unchecked = None
   try:
     for step in range(first + 1, cfg.total_steps + 1):
       batch = hosts.global_batch(next(iterator), batch_sharding)
-      new_state, metrics = step_fn(state, batch,
+      state, metrics = jitted.step(state, batch,
                                    jax.random.fold_in(step_keys, step))
-      metrics = jax.device_get(metrics)
-      if not _finite(metrics):
-        last = ckpt.latest_step()
-        raise FloatingPointError(
-            f"Non-finite loss at step {step}: "
-            f"{ {k: float(v) for k, v in metrics.items()} }. Stopped; the "
-            f"last good checkpoint is step {last} in {ckpt.directory}. "
-            "Lower the learning rate or check the data, then rerun.")
-      state = new_state
-      averages = _accumulate(averages, metrics)
+      if unchecked is not None:
+        averages = _check_and_accumulate(averages, *unchecked, ckpt)
+      unchecked = (step, metrics)
       if step == first + 1:   # time from here: the first step compiles
+        jax.block_until_ready(metrics)
         start_time, timed_from = time.time(), step
-      if step % cfg.log_every == 0 or step == cfg.total_steps:
+      log_due = step % cfg.log_every == 0 or step == cfg.total_steps
+      eval_due = bool(evaluate and cfg.eval_every and
+                      step % cfg.eval_every == 0)
+      save_due = step % cfg.checkpoint_every == 0 or step == cfg.total_steps
+      stop = preemption.agreed()
+      if log_due or eval_due or save_due or stop:
+        averages = _check_and_accumulate(averages, *unchecked, ckpt)
+        unchecked = None
+      if log_due:
         elapsed = time.time() - start_time
         rate = (step - timed_from) / max(elapsed, 1e-9)
         eta = (cfg.total_steps - step) / max(rate, 1e-9)
@@ -152,13 +157,11 @@ def run(task: Task, cfg: LoopConfig, workdir: str,
         log(f"[train] {step}/{cfg.total_steps}  {terms}  {rate:.2f} steps/s "
             f"{rate * task.batch_size:.1f} images/s  ETA {eta:.0f}s",
             flush=True)
-      if evaluate and cfg.eval_every and step % cfg.eval_every == 0:
+      if eval_due:
         # Every process evaluates: the state is sharded over all of them.
         write(step, {f"eval/{k}": float(v)
                      for k, v in evaluate(state, step).items()})
-      due = step % cfg.checkpoint_every == 0 or step == cfg.total_steps
-      stop = preemption.agreed()
-      if due or stop:
+      if save_due or stop:
         ckpt.save(step, state, iterator, force=True)
       if stop:
         print(f"[train] SIGTERM: saved step {step}; stopping", flush=True)

@@ -13,7 +13,7 @@ from typing import Sequence
 import jax
 import optax
 
-from p4d_jax.parallel import sharding
+from p4d_jax import tree_paths
 
 # Portrait4D's `cross_lr_scale` group: the motion MLPs and token projections
 # and every cross-attention with its norm, inside the canonical transformer.
@@ -24,7 +24,7 @@ def group_labels(params, lr_groups: Sequence[tuple[str, float]]):
   """A pytree of labels: "group<i>" for the first matching group, else
   "base"."""
   def label(path, _):
-    name = sharding.path_name(path)
+    name = tree_paths.path_name(path)
     for i, (pattern, _scale) in enumerate(lr_groups):
       if re.search(pattern, name):
         return f"group{i}"

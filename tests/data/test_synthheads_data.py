@@ -16,9 +16,7 @@ from p4d_jax.data.synthheads import params as P
 from p4d_jax.data.synthheads import render
 from p4d_jax.rendering import cameras
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..",
-                                "tools"))
-import make_synthheads  # noqa: E402  pylint: disable=wrong-import-position
+from tools import make_synthheads
 
 SPEC = builders.SIZES["tiny"]
 

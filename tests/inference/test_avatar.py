@@ -8,10 +8,11 @@ import jax
 import numpy as np
 import pytest
 
-from launch import main as launch_main
+import configs
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import mesh
 from p4d_jax.rendering import cameras
+from p4d_jax.tasks import runs
 from tools import reenact
 
 FRAMES = 3
@@ -19,8 +20,8 @@ FRAMES = 3
 
 @pytest.fixture(scope="module")
 def avatar(psi4d_small_run):
-  _, task, params, _ = launch_main.load_run(psi4d_small_run[0])
-  return avatar_lib.Avatar(task, params)
+  run = runs.load_run(psi4d_small_run[0], defaults=configs.preset)
+  return avatar_lib.Avatar(run.model, run.params)
 
 
 def frames(seed, count=FRAMES):
@@ -33,9 +34,16 @@ def test_source_once_then_frames_equals_the_full_forward(avatar):
   labels = np.stack([avatar_lib.view_label(y) for y in (-0.4, 0.0, 0.3)])
   got = avatar.render(avatar.prepare(source), driving, labels)
   c2w, intr = cameras.unpack_label(labels)
-  want = jax.jit(avatar.task.render)(
-      avatar.params, np.repeat(source[None], FRAMES, 0), c2w[:, None],
-      intr[:, None], jax.random.key(0), driving=driving)
+  model = avatar.model
+
+  @jax.jit
+  def full_forward(params, sources, driving):
+    return model.render_views(params, sources, c2w[:, None], intr[:, None],
+                              jax.random.key(0),
+                              model.motion_code(params, sources),
+                              model.motion_code(params, driving))
+  want = full_forward(avatar.params, np.repeat(source[None], FRAMES, 0),
+                      driving)
   np.testing.assert_allclose(got["image"], want["image"], atol=2e-5)
   np.testing.assert_allclose(got["depth"], want["depth"], atol=2e-5)
   # The driver matters (the EMA's cross-attention is not zero) ...

@@ -13,7 +13,7 @@ import pytest
 from p4d_jax.data import pseudo_view_reader
 from p4d_jax.parallel import hosts
 from p4d_jax.parallel import mesh as mesh_lib
-from p4d_jax.tasks import multiview_batches
+from p4d_jax.data import multiview_batches
 
 COUNTS = (1, 2, 4)
 

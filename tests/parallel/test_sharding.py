@@ -133,11 +133,9 @@ def test_paper_rules_give_the_whole_train_state_valid_specs(task_name, shape):
   divide its dims, a model axis splits the transformers, and each device
   holds at most 1/fsdp of the state."""
   # pylint: disable=import-outside-toplevel
-  import importlib
-  from launch import main as launch_main
-  config = importlib.import_module(f"configs.{task_name}").get_config("paper")
-  module, cls, _ = launch_main.TASKS[task_name]
-  task = getattr(importlib.import_module(module), cls)(config)
+  import configs
+  from p4d_jax.tasks import runs
+  task = runs.task_kind(task_name).task(configs.preset(task_name, "paper"))
   state = jax.eval_shape(task.init_state, jax.random.key(0))
   mesh = mesh_lib.make_mesh(shape)
   shards = sharding.param_shardings(state, mesh, task.sharding_rules)

@@ -6,7 +6,8 @@ import numpy as np
 
 from p4d_jax.parallel import hosts
 from p4d_jax.parallel import mesh as mesh_lib
-from p4d_jax.parallel import sharding
+from p4d_jax import tree_paths
+from p4d_jax.train import jit_step
 
 
 def one_device_mesh():
@@ -14,13 +15,14 @@ def one_device_mesh():
 
 
 def step_on(task, state, batch, mesh, key):
-  """(new state, metrics) as numpy: one jitted step with the state sharded
-  by the task's rules and the batch split over the mesh's batch axes."""
-  shardings = sharding.param_shardings(state, mesh, task.sharding_rules)
-  state = jax.device_put(state, shardings)
+  """(new state, metrics) as numpy: the loop's jitted step (`jit_step`),
+  the state sharded by the task's rules and the batch split over the
+  mesh's batch axes."""
+  jitted = jit_step.build(task, mesh)
+  # From host copies: the step donates its state, the caller's must live on.
+  state = jax.device_put(jax.tree.map(np.asarray, state), jitted.shardings)
   batch = hosts.global_batch(batch, mesh_lib.batch_sharding(mesh))
-  step = jax.jit(task.train_step, out_shardings=(shardings, None))
-  return jax.device_get(step(state, batch, key))
+  return jax.device_get(jitted.step(state, batch, key))
 
 
 def assert_steps_agree(got, want, rtol=1e-5, atol=1e-6):
@@ -43,4 +45,4 @@ def assert_steps_agree(got, want, rtol=1e-5, atol=1e-6):
     for (path, w), g in zip(flat_want, flat_got):
       np.testing.assert_allclose(
           g, w, rtol=rtol, atol=atol,
-          err_msg=f"{name}/{sharding.path_name(path)}")
+          err_msg=f"{name}/{tree_paths.path_name(path)}")

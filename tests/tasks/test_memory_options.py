@@ -24,8 +24,7 @@ def loss_and_grads(params, **overrides):
   batch = synthetic_batch(config)
 
   def loss(p):
-    return task._generator_loss(p, None, batch, jnp.int32(1),   # pylint: disable=protected-access
-                                jax.random.key(3))[0]
+    return task.loss(p, None, batch, jnp.int32(1), jax.random.key(3))[0]
   return jax.device_get(jax.jit(jax.value_and_grad(loss))(params))
 
 

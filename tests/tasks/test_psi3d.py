@@ -9,9 +9,11 @@ import pytest
 
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.rendering import cameras
-from p4d_jax.tasks import multiview_batches
+from p4d_jax.data import multiview_batches
 from p4d_jax.tasks import psi3d
-from p4d_jax.tasks import psi3d_eval
+from p4d_jax.evaluation import image_metrics
+from p4d_jax.evaluation import novel_view
+from p4d_jax.evaluation import view_targets
 from tests.tasks import mesh_step
 from tests.tasks.psi3d_small import small_config
 
@@ -81,7 +83,7 @@ def test_adversarial_training_updates_the_discriminator_with_lazy_r1():
 def test_targets_downsample_and_keep_depth_only_on_full_head_blocks():
   task = psi3d.Psi3dTask(small_config())
   batch = synthetic_batch(task.config)
-  tg = task.targets(batch)
+  tg = task.training.targets(batch)
   assert tg["image_raw"].shape == (16, 16, 16, 3)
   mask = batch["target_mask"].reshape(16, 32, 32)
   blocks = mask.reshape(16, 16, 2, 16, 2).min(axis=(2, 4))
@@ -110,10 +112,10 @@ def test_eval_pairs_keep_views_within_the_yaw_limit():
   c2w = np.asarray(cameras.random_view_pose(yaw, 0 * yaw, 0 * yaw,
                                             np.full(4, 4.0), np.zeros((4, 3))))
   np.testing.assert_allclose(
-      np.abs(psi3d_eval.camera_yaw(c2w) - psi3d_eval.camera_yaw(c2w)[0]),
+      np.abs(novel_view.camera_yaw(c2w) - novel_view.camera_yaw(c2w)[0]),
       [0, 0.7, 0.5, 0.9], atol=1e-5)
   label = np.concatenate([c2w.reshape(4, 16), np.zeros((4, 9))], -1)
-  assert psi3d_eval.eval_pairs([{"camera": label}], 0.79) == [(0, 1), (0, 2)]
+  assert novel_view.eval_pairs([{"camera": label}], 0.79) == [(0, 1), (0, 2)]
 
 
 def test_perceptual_term_is_lpips_with_weights_else_one_minus_ssim(tmp_path):
@@ -121,18 +123,18 @@ def test_perceptual_term_is_lpips_with_weights_else_one_minus_ssim(tmp_path):
   rng = np.random.default_rng(0)
   a, b = (jnp.asarray(rng.uniform(-1, 1, (2, 16, 16, 3)), jnp.float32)
           for _ in range(2))
-  fallback, name = psi3d.perceptual_fn("")
+  fallback, name = view_targets.perceptual_fn("")
   assert name == "1-ssim" and float(fallback(a, a)) == pytest.approx(0.0,
                                                                      abs=1e-5)
   np.testing.assert_allclose(fallback(a, b), np.mean(1 - np.asarray(
-      psi3d.image_metrics.ssim((a + 1) / 2, (b + 1) / 2))), rtol=1e-6)
+      image_metrics.ssim((a + 1) / 2, (b + 1) / 2))), rtol=1e-6)
   lin = {f"lin{i}.model.1.weight": np.full((1, c, 1, 1), 0.1, np.float32)
          for i, c in enumerate((64, 128, 256, 512, 512))}
   model = lpips.random_backbone(jax.random.key(0), lin)
   path = str(tmp_path / "lpips.npz")
   lpips.save_npz(model, path)
-  loaded, name = psi3d.perceptual_fn(path)
+  loaded, name = view_targets.perceptual_fn(path)
   assert name == "lpips"
   np.testing.assert_allclose(loaded(a, b), np.mean(model(a, b)), rtol=1e-5)
   with pytest.raises(FileNotFoundError, match="convert_lpips"):
-    psi3d.perceptual_fn(str(tmp_path / "missing.npz"))
+    view_targets.perceptual_fn(str(tmp_path / "missing.npz"))

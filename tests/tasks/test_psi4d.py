@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from p4d_jax import tree_paths
 from p4d_jax.evaluation import geometry_consistency
 from p4d_jax.models import synthesizer
 from p4d_jax.parallel import mesh as mesh_lib
-from p4d_jax.parallel import sharding
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
-from p4d_jax.tasks import psi4d_batches
+from p4d_jax.data import psi4d_batches
 from p4d_jax.train import checkpoint
 from tests.tasks import mesh_step
 from tests.tasks.psi3d_small import small_config
@@ -45,20 +45,24 @@ def images(seed, batch=2, size=32):
 
 def test_motion_scale_zero_is_psi3d_exactly(task_and_state):
   task, state = task_and_state
+  model = task.model
   params = perturbed(state["params"])
   synth_params = nnx.State({k: v for k, v in params.items()
                             if k != "motion_encoder"})
-  psi3d_task = psi3d.Psi3dTask(small_config())
+  psi3d_model = psi3d.Psi3dTask(small_config()).model
   source, driving = images(0), images(1)
 
   @jax.jit
   def planes(params, synth_params):
-    psi_model = task.model(params)
-    zeros = jnp.zeros((2, task.sizes.canonical.motion_dim))
-    return (psi3d_task.model(synth_params).planes(source, zeros, zeros,
-                                                  jnp.zeros((2,))),
-            psi_model.animated_planes(source, driving, 0.0),
-            psi_model.animated_planes(source, driving, 1.0))
+    m_source = model.motion_code(params, source)
+    m_driving = model.motion_code(params, driving)
+    static = psi3d_model.animate(
+        synth_params, psi3d_model.encode_source(synth_params, source))
+    return (static,
+            model.module(params).planes(source, m_source, m_driving,
+                                        jnp.zeros((2,))),
+            model.animate(params, model.encode_source(params, source,
+                                                      m_source), m_driving))
   want, still, moved = planes(params, synth_params)
   np.testing.assert_array_equal(still, want)
   # The same weights with motion on do depend on the driving image.
@@ -162,7 +166,7 @@ def test_init_from_a_psi3d_checkpoint(task_and_state, psi3d_small_state,
     psi3d_flat = dict(jax.tree_util.tree_leaves_with_path(
         psi3d_small_state[item]))
     for path, leaf in jax.tree_util.tree_leaves_with_path(fresh[item]):
-      name = sharding.path_name(path)
+      name = tree_paths.path_name(path)
       if re.search(task.init_fresh, name):   # the motion encoder and maps
         want, fresh_paths = leaf, fresh_paths + 1
       else:
@@ -175,9 +179,10 @@ def test_init_from_a_psi3d_checkpoint(task_and_state, psi3d_small_state,
 def test_synthesizer_paths_are_psi3d_paths(task_and_state):
   task, _ = task_and_state
   psi_paths = {jax.tree_util.keystr(p) for p, _ in
-               jax.tree_util.tree_leaves_with_path(task.abstract_params)}
+               jax.tree_util.tree_leaves_with_path(
+                   task.model.abstract_params)}
   synth = nnx.eval_shape(lambda: synthesizer.Synthesizer(
-      task.sizes, nnx.Rngs(0)))
+      task.model.sizes, nnx.Rngs(0)))
   synth_paths = {jax.tree_util.keystr(p) for p, _ in
                  jax.tree_util.tree_leaves_with_path(nnx.state(synth,
                                                                nnx.Param))}
@@ -188,10 +193,10 @@ def test_synthesizer_paths_are_psi3d_paths(task_and_state):
 def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
                                                   synthheads_tiny, tmp_path):
   from p4d_jax.data import pipeline  # pylint: disable=import-outside-toplevel
-  from p4d_jax.tasks import psi4d_eval  # pylint: disable=import-outside-toplevel
+  from p4d_jax.evaluation import reenactment  # pylint: disable=import-outside-toplevel
   task, state = task_and_state
   example = pipeline.synthheads("eval", "tiny", "test", synthheads_tiny)[1]
-  fields = psi4d_eval.pair_fields(example)
+  fields = reenactment.pair_fields(example)
   # Target at the driving camera first, then the novel cameras.
   assert fields["target_image"].shape == (3, 32, 32, 3)
   np.testing.assert_array_equal(fields["target_depth"][1:],
@@ -207,9 +212,11 @@ def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
       fields["target_depth"], fields["target_mask"], fields["target_c2w"],
       fields["target_intrinsics"]))
   assert floor < 0.005, floor   # 0.0014 measured
-  task.config.eval.update(dict(synthheads_size="tiny",
-                               data_dir=synthheads_tiny, batch=4))
-  evaluate = psi4d_eval.ReenactmentEvaluator(task, str(tmp_path))
+  config = psi_config()
+  config.eval.update(dict(synthheads_size="tiny", data_dir=synthheads_tiny,
+                          batch=4))
+  evaluate = reenactment.ReenactmentEvaluator(task.model, config,
+                                              str(tmp_path))
   metrics = evaluate(state, 7)
   assert set(metrics) >= {"same_psnr", "cross_psnr", "same_novel_psnr",
                           "cross_depth_error", "same_baseline_psnr",

@@ -13,8 +13,10 @@ import pytest
 from p4d_jax.train import checkpoint
 from p4d_jax.train import loop
 
-sys.path.insert(0, os.path.dirname(__file__))
-import toy_task  # noqa: E402  pylint: disable=wrong-import-position
+from tests.train import toy_task
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
 
 CFG = loop.LoopConfig(total_steps=20, log_every=5, checkpoint_every=10,
                       mesh=(("data", 8),))
@@ -27,8 +29,7 @@ def test_killed_and_resumed_equals_straight(tmp_path, capsys):
   code = textwrap.dedent(f"""
       import os, sys, time
       os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
-      sys.path.insert(0, {os.path.dirname(__file__)!r})
-      import toy_task
+      from tests.train import toy_task
       from p4d_jax.train import loop
       cfg = loop.LoopConfig(total_steps=20, log_every=5, checkpoint_every=10,
                             mesh=(("data", 8),))
@@ -45,8 +46,9 @@ def test_killed_and_resumed_equals_straight(tmp_path, capsys):
           time.sleep(600)
       loop.run(toy_task.ToyTask(), cfg, {workdir!r}, after_step=hang)
   """)
-  proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True)
+  proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
   try:
     for line in proc.stdout:
       if line.startswith("SAVED"):
@@ -78,9 +80,15 @@ def test_sigterm_saves_and_stops(tmp_path):
   ckpt.close()
 
 
-def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
-  with pytest.raises(FloatingPointError, match="step 14.*step 10"):
-    loop.run(toy_task.ToyTask(nan_at=14), CFG, str(tmp_path))
+@pytest.mark.parametrize("nan_at", [14, 19, 20])
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path,
+                                                                  nan_at):
+  """Metrics are read one step late, except before a log line or a save:
+  a bad step 14 (read at the step-15 log), 19 (read while step 20 runs,
+  before the final save) or 20 (read before its own save) never reaches a
+  checkpoint."""
+  with pytest.raises(FloatingPointError, match=f"step {nan_at}.*step 10"):
+    loop.run(toy_task.ToyTask(nan_at=nan_at), CFG, str(tmp_path))
   ckpt = checkpoint.Checkpointer(str(tmp_path / "checkpoints"))
   assert ckpt.latest_step() == 10
   ckpt.close()

@@ -178,3 +178,12 @@ def check_scene(scene: Scene) -> None:
     if not shape or shape[-1] != len(table):
       raise ValueError(f"Scene.{field} has shape {shape}; its last dim must "
                        f"be {len(table)} (see synthheads.params).")
+
+
+def standardise_expression(expression) -> np.ndarray:
+  """Expression vectors [..., 6] -> zero mean, unit variance for a parameter
+  uniform over its range (what the oracle motion source reads)."""
+  low = np.array([p.low for p in EXPRESSION], np.float32)
+  high = np.array([p.high for p in EXPRESSION], np.float32)
+  return ((np.asarray(expression, np.float32) - (low + high) / 2) /
+          ((high - low) / np.sqrt(12.0))).astype(np.float32)

@@ -14,7 +14,7 @@ import pytest
 from skimage import data
 
 from p4d_jax.data import clip_files
-from p4d_jax.data import pseudo_views
+from p4d_jax.data import clip_sources
 from p4d_jax.data.faces import head_pose
 from p4d_jax.data.faces import landmarks
 from p4d_jax.data.faces import one_euro
@@ -128,7 +128,7 @@ def test_preprocess_tool_feeds_the_pseudo_view_stage(video, tmp_path):
   assert done.returncode == 0, done.stderr[-2000:]
   lines = [json.loads(x) for x in done.stdout.splitlines() if x.startswith("{")]
   assert [x["smoothed"] for x in lines] == [False, True]
-  source = pseudo_views.preprocessed_clips(str(out))
+  source = clip_sources.preprocessed_clips(str(out))
   assert list(source.frames) == [1, FRAMES]   # astronaut, turn
   clip = source.get(1)
   assert clip["image"].shape == (FRAMES, 32, 32, 3)

@@ -15,7 +15,8 @@ import pytest
 
 from p4d_jax.data import pseudo_view_reader
 from p4d_jax.data import pseudo_view_records as records
-from p4d_jax.data import pseudo_views
+from p4d_jax.data import clip_sources
+from p4d_jax.stages import pseudo_views
 from p4d_jax.data import tfrecord_io
 from p4d_jax.rendering import cameras
 from p4d_jax.train import checkpoint
@@ -80,7 +81,7 @@ def test_views_are_psi3d_renders_of_the_frame(stage):
                                 first[0]["frame_index"])
   c2w, intr = cameras.unpack_label(np.stack([f["view_camera"] for f in first]))
   images = np.stack([f["frame_image"] for f in first])
-  got = jax.jit(task.render)(params, images.astype(np.float32) / 127.5 - 1.0,
+  got = jax.jit(task.model.render_views)(params, images.astype(np.float32) / 127.5 - 1.0,
                     np.asarray(c2w), np.asarray(intr), key)
   want = np.clip(np.round((np.asarray(got["image"]) + 1) * 127.5), 0, 255)
   stored = np.stack([f["view_image"] for f in first]).reshape(want.shape)
@@ -101,7 +102,7 @@ def test_clips_without_masks_get_psi3d_opacity_at_their_own_camera(
   source, renderer, settings, task, params, _ = stage
   get = lambda i: {k: v for k, v in source.get(i).items()  # noqa: E731
                    if k != "mask"}
-  unmasked = pseudo_views.ClipSource("unmasked", source.frames[:1], get)
+  unmasked = clip_sources.ClipSource("unmasked", source.frames[:1], get)
   mine = pseudo_views.Settings(**{**settings.__dict__, "clips": "unmasked",
                                   "num_clips": 1, "num_shards": 1,
                                   "render_frame_masks": True})
@@ -115,7 +116,7 @@ def test_clips_without_masks_get_psi3d_opacity_at_their_own_camera(
                                              for f in frames]))
   c2w = np.concatenate([np.asarray(views), np.asarray(own)[:, None]], axis=1)
   images = np.stack([f["frame_image"] for f in frames])
-  got = jax.jit(task.render)(params, images.astype(np.float32) / 127.5 - 1.0,
+  got = jax.jit(task.model.render_views)(params, images.astype(np.float32) / 127.5 - 1.0,
                              c2w, np.repeat(np.asarray(intr)[:, None],
                                             VIEWS + 1, axis=1), key)
   opacity = np.asarray(got["mask"]).reshape(FRAMES, VIEWS + 1, 16, 16)
@@ -145,14 +146,14 @@ def test_rerun_and_crash_mid_shard_give_identical_bytes(stage, tmp_path,
   with pytest.raises(KeyboardInterrupt):
     pseudo_views.run(source, renderer, settings, str(tmp_path))
   monkeypatch.undo()
-  assert shard_files(tmp_path) == [pseudo_views.shard_name(0, SHARDS)]
-  assert (tmp_path / (pseudo_views.shard_name(1, SHARDS) + ".tmp")).exists()
-  assert not (tmp_path / pseudo_views.MANIFEST).exists()
+  assert shard_files(tmp_path) == [records.shard_name(0, SHARDS)]
+  assert (tmp_path / (records.shard_name(1, SHARDS) + ".tmp")).exists()
+  assert not (tmp_path / records.MANIFEST).exists()
   summary = pseudo_views.run(source, renderer, settings, str(tmp_path))
   assert (summary["shards_skipped"], summary["shards_written"]) == (1, 2)
   assert digests(tmp_path) == digests(out)
-  assert (tmp_path / pseudo_views.MANIFEST).read_bytes() == pathlib.Path(
-      out, pseudo_views.MANIFEST).read_bytes()
+  assert (tmp_path / records.MANIFEST).read_bytes() == pathlib.Path(
+      out, records.MANIFEST).read_bytes()
   again = pseudo_views.run(source, renderer, settings, str(tmp_path))
   assert (again["shards_skipped"], again["shards_written"]) == (SHARDS, 0)
 
@@ -220,7 +221,7 @@ def test_reader_reports_or_skips_a_damaged_record(stage, tmp_path):
   for name in os.listdir(out):
     if name.endswith((".tfrecord", ".json")):
       (tmp_path / name).write_bytes(pathlib.Path(out, name).read_bytes())
-  shard = tmp_path / pseudo_views.shard_name(1, SHARDS)
+  shard = tmp_path / records.shard_name(1, SHARDS)
   offsets = [o for o, _ in tfrecord_io.read_records(str(shard))]
   data = bytearray(shard.read_bytes())
   data[offsets[3] + 200] ^= 0x10
@@ -240,6 +241,6 @@ def test_reader_reports_or_skips_a_damaged_record(stage, tmp_path):
 def test_reader_explains_a_missing_or_unfinished_directory(tmp_path):
   with pytest.raises(FileNotFoundError, match="no pseudo views were written"):
     pseudo_view_reader.load_manifest(str(tmp_path))
-  (tmp_path / pseudo_views.SETTINGS).write_text("{}")
+  (tmp_path / records.SETTINGS).write_text("{}")
   with pytest.raises(FileNotFoundError, match="has not finished"):
     pseudo_view_reader.load_manifest(str(tmp_path))

@@ -32,22 +32,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from p4d_jax.data import builders
-from p4d_jax.data import clip_files
-from p4d_jax.data import pipeline
+from p4d_jax.data import clip_sources
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
 from p4d_jax.parallel import hosts
 from p4d_jax.progress import Progress
 from p4d_jax.rendering import cameras
-
-SETTINGS = "settings.json"
-MANIFEST = "manifest.json"
-
-
-def shard_name(index: int, count: int) -> str:
-  return f"pseudo_views-{index:05d}-of-{count:05d}.tfrecord"
-
 
 def shard_clips(num_clips: int, num_shards: int) -> list[range]:
   """Contiguous, balanced clip ranges, one per shard."""
@@ -62,42 +52,6 @@ def process_shards(num_shards: int, process_index: int,
                    process_count: int) -> list[int]:
   """The shards one process writes: every process_count-th."""
   return list(hosts.part(range(num_shards), process_index, process_count))
-
-
-@dataclasses.dataclass(frozen=True)
-class ClipSource:
-  """Clips to render. `get(i)` gives clip i as a dict: uint8 `image`
-  [T, S, S, 3], camera labels `camera` [T, 25], optional uint8 `mask`
-  [T, S, S] (present for every clip when `has_masks`), `clip_id` (int) and
-  `clip_name`; `frames[i]` is its T."""
-  name: str
-  frames: Sequence[int]
-  get: Callable[[int], dict]
-  has_masks: bool = False
-
-
-def synthheads_clips(size: str, split: str, data_dir: str = "") -> ClipSource:
-  """A built SynthHeads `clips` set; clip ids are identity numbers."""
-  ds = pipeline.synthheads("clips", size, split, builders.data_dir(data_dir))
-  name = f"synthheads_clips/{size}/{split}"
-
-  def get(i: int) -> dict:
-    ex = ds[i]
-    return dict(image=ex["image"], mask=ex["mask"], camera=ex["camera"],
-                clip_id=int(ex["identity_index"]), clip_name=f"{name}/{i}")
-  return ClipSource(name, [builders.SIZES[size].frames] * len(ds), get,
-                    has_masks=True)
-
-
-def preprocessed_clips(root: str) -> ClipSource:
-  """Clips written by tools/preprocess.py under root (clip_files)."""
-  names = clip_files.list_clips(root)
-  if not names:
-    raise FileNotFoundError(f"{root} holds no preprocessed clips; write "
-                            "them with tools/preprocess.py.")
-  frames = [clip_files.read_meta(root, n)["frames"] for n in names]
-  return ClipSource(f"preprocessed:{os.path.abspath(root)}", frames,
-                    lambda i: clip_files.read_clip(root, names[i]))
 
 
 @functools.partial(jax.jit, static_argnames=("views", "ranges"))
@@ -129,19 +83,19 @@ def _to_uint8(x: jax.Array) -> jax.Array:
 class PseudoViewRenderer:
   """Psi3d's renders of batches of frames, split over this host's devices.
 
-  `task` is a `Psi3dTask` and `params` its (EMA) parameters. Calls take
+  `model` is a Psi3d `models.model.Model` and `params` its (EMA) parameters. Calls take
   `frames` frames at a time (padded up to a multiple of the device count)
   and give uint8 images [F, K, S, S, 3], uint8 opacity [F, K, N, N] and
   depth [F, K, N, N] as numpy.
   """
 
-  def __init__(self, task, params, frames: int,
+  def __init__(self, model, params, frames: int,
                devices: Sequence[jax.Device] | None = None):
     devices = list(devices or jax.local_devices())
     mesh = jax.sharding.Mesh(np.array(devices), ("data",))
     self.frames = -(-frames // len(devices)) * len(devices)
-    self.image_size = task.config.image_size
-    self.neural_resolution = task.config.neural_resolution
+    self.image_size = model.image_size
+    self.neural_resolution = model.neural_resolution
     replicated = NamedSharding(mesh, PartitionSpec())
     split = NamedSharding(mesh, PartitionSpec("data"))
     self.params = jax.device_put(params, replicated)
@@ -150,7 +104,7 @@ class PseudoViewRenderer:
     def render(params, image, c2w, intrinsics, key):
       f, k = c2w.shape[:2]
       image = image.astype(jnp.float32) / 127.5 - 1.0
-      out = task.render(params, image, c2w, intrinsics, key)
+      out = model.render_views(params, image, c2w, intrinsics, key)
       n, s = self.neural_resolution, self.image_size
       return dict(image=_to_uint8(out["image"]).reshape(f, k, s, s, 3),
                   mask=_to_uint8(out["mask"]).reshape(f, k, n, n),
@@ -205,7 +159,7 @@ def write_json(path: str, value: dict) -> None:
 
 def _check_settings(out_dir: str, settings: Settings) -> None:
   """Records settings.json, or refuses a directory made with others."""
-  path = os.path.join(out_dir, SETTINGS)
+  path = os.path.join(out_dir, records.SETTINGS)
   want = settings.to_json()
   if os.path.exists(path):
     with open(path) as f:
@@ -300,7 +254,9 @@ def _write_shard(path: str, clip_range: range, get_clip, renderer,
             frame_mask=frame_masks[j],
             view_image=out["image"][j], view_camera=view_labels[j],
             view_mask=out["mask"][j] if settings.store_masks else None,
-            view_depth=out["depth"][j] if settings.store_depth else None))
+            view_depth=out["depth"][j] if settings.store_depth else None,
+            frame_expression=(clip["expression"][t] if "expression" in clip
+                              else None)))
       on_batch(len(batch))
     writer.commit()
   except BaseException:
@@ -308,7 +264,7 @@ def _write_shard(path: str, clip_range: range, get_clip, renderer,
     raise
 
 
-def run(source: ClipSource, renderer: PseudoViewRenderer,
+def run(source: clip_sources.ClipSource, renderer: PseudoViewRenderer,
         settings: Settings, out_dir: str, process_index: int = 0,
         process_count: int = 1) -> dict:
   """Writes this process's unfinished shards; the manifest once all exist.
@@ -323,7 +279,7 @@ def run(source: ClipSource, renderer: PseudoViewRenderer,
   plan = shard_clips(settings.num_clips, settings.num_shards)
   mine = process_shards(settings.num_shards, process_index, process_count)
   path = lambda i: os.path.join(   # noqa: E731
-      out_dir, shard_name(i, settings.num_shards))
+      out_dir, records.shard_name(i, settings.num_shards))
   todo = [i for i in mine if not os.path.exists(path(i))]
   frames = sum(source.frames[c] for i in todo for c in plan[i])
   batch = settings.frames_per_batch   # about 50 progress lines per run
@@ -359,13 +315,13 @@ def write_manifest(out_dir: str, settings: Settings) -> str | None:
   shards = []
   for i in range(settings.num_shards):
     sidecar = os.path.join(
-        out_dir, shard_name(i, settings.num_shards)[:-len(".tfrecord")] +
+        out_dir, records.shard_name(i, settings.num_shards)[:-len(".tfrecord")] +
         ".json")
     if not os.path.exists(sidecar):
       return None
     with open(sidecar) as f:
       shards.append(json.load(f))
-  path = os.path.join(out_dir, MANIFEST)
+  path = os.path.join(out_dir, records.MANIFEST)
   write_json(path, dict(
       settings=settings.to_json(), shards=shards,
       records=sum(s["records"] for s in shards),

@@ -31,13 +31,15 @@ import numpy as np
 
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
+from p4d_jax.data.multiview_batches import to_float_image
+from p4d_jax.data.synthheads import params as synthheads_params
 from p4d_jax.data.synthheads import regions
+from p4d_jax.evaluation import eval_runs
 from p4d_jax.evaluation import geometry_consistency
 from p4d_jax.evaluation import image_metrics
+from p4d_jax.evaluation import view_targets
 from p4d_jax.inference import video_io
 from p4d_jax.rendering import cameras
-from p4d_jax.tasks import psi3d_eval
-from p4d_jax.tasks.multiview_batches import to_float_image
 
 
 def pair_fields(example: dict) -> dict:
@@ -61,6 +63,11 @@ def pair_fields(example: dict) -> dict:
                                        tgt["camera"], size),
       cross_identity=np.bool_(example["cross_identity"]),
       target_expression=np.asarray(tgt["expression"], np.float32),
+      # What the oracle motion source reads (standardised).
+      source_expression=synthheads_params.standardise_expression(
+          example["source"]["expression"]),
+      driving_expression=synthheads_params.standardise_expression(
+          example["driving"]["expression"]),
       target_pose=np.asarray(tgt["pose"], np.float32),
       # What a motion fit of the result holds fixed (`evaluation.motion_fit`).
       target_world_c2w=np.asarray(cameras.unpack_label(
@@ -70,17 +77,28 @@ def pair_fields(example: dict) -> dict:
 
 
 # What the jitted render reads of `pair_fields`.
-_RENDER_FIELDS = ("image", "driving_image", "target_image", "target_mask",
+_RENDER_FIELDS = ("image", "driving_image", "source_expression",
+                  "driving_expression", "target_image", "target_mask",
                   "target_depth", "target_c2w", "target_intrinsics",
                   "region_mask")
 
 
-class ReenactmentEvaluator:
-  """`evaluate(state, step) -> metrics` for the shared loop."""
+def motion_frames(model, batch: dict, who: str) -> jax.Array:
+  """What `model`'s motion source reads of a pair's `who` ("source" or
+  "driving") frame: its image or its standardised expression."""
+  if model.motion_reads == "expression":
+    return batch[f"{who}_expression"]
+  return batch["image" if who == "source" else "driving_image"]
 
-  def __init__(self, task, workdir: str):
-    cfg = task.config
-    self.task, self.cfg = task, cfg
+
+class ReenactmentEvaluator:
+  """`evaluate(state, step) -> metrics` for the shared loop, of a Psi
+  `models.model.Model` and its configs/psi4d.py config."""
+
+  def __init__(self, model, cfg, workdir: str):
+    self.model, self.cfg = model, cfg
+    self.perceptual = view_targets.perceptual_fn(
+        cfg.loss.lpips_weights if cfg.loss.lpips > 0 else "")[0]
     self.outdir = os.path.join(workdir, "eval")
     ds = pipeline.synthheads("eval", cfg.eval.synthheads_size, "test",
                              builders.data_dir(cfg.eval.data_dir))
@@ -94,18 +112,21 @@ class ReenactmentEvaluator:
     self._render = jax.jit(self._render_batch)
 
   def _render_batch(self, params, batch):
-    out = self.task.render(params, batch["image"], batch["target_c2w"],
-                           batch["target_intrinsics"], jax.random.key(0),
-                           driving=batch["driving_image"])
+    source = self.model.motion_code(params, motion_frames(self.model, batch,
+                                                          "source"))
+    driving = self.model.motion_code(params, motion_frames(self.model, batch,
+                                                           "driving"))
+    views = lambda motion: self.model.render_views(  # noqa: E731
+        params, batch["image"], batch["target_c2w"],
+        batch["target_intrinsics"], jax.random.key(0), source, motion)
+    out = views(driving)
     # Every camera again, so that the samples' jitter matches `out`'s.
-    static = self.task.render(params, batch["image"], batch["target_c2w"],
-                              batch["target_intrinsics"], jax.random.key(0),
-                              driving=batch["image"])
-    tg = self.task.targets(batch)
+    static = views(source)
+    tg = view_targets.targets(batch, self.model.sizes.superres.factor)
     b, t = batch["target_c2w"].shape[:2]
     per_view = lambda x: x.reshape(b, t, *x.shape[1:])   # noqa: E731
     pred, target = per_view(out["image"]), per_view(tg["image"])
-    to01 = lambda x: (x + 1.0) / 2.0   # noqa: E731
+    to01 = view_targets.to01
     psnr = per_view(image_metrics.psnr(to01(out["image"]), to01(tg["image"])))
     depth = per_view(image_metrics.depth_error(out["depth"], tg["depth_raw"],
                                                tg["depth_valid"]))
@@ -121,7 +142,7 @@ class ReenactmentEvaluator:
     return dict(
         **region_psnr, geometry_consistency=consistency, psnr=psnr[:, 0], novel_psnr=jnp.mean(psnr[:, 1:], axis=1),
         ssim=image_metrics.ssim(to01(pred[:, 0]), to01(target[:, 0])),
-        perceptual=jax.vmap(lambda a, c: self.task.perceptual(
+        perceptual=jax.vmap(lambda a, c: self.perceptual(
             a[None], c[None]))(pred[:, 0], target[:, 0]),
         baseline_psnr=image_metrics.psnr(to01(batch["image"]),
                                          to01(target[:, 0])),
@@ -130,7 +151,7 @@ class ReenactmentEvaluator:
   def per_pair(self, params) -> dict:
     """Per-pair metrics [P] (the names in the module doc) and the results
     `image` [P, S, S, 3] in [-1, 1]."""
-    return psi3d_eval.render_all(
+    return eval_runs.render_all(
         self._render, params,
         {k: v for k, v in self.fields.items() if k in _RENDER_FIELDS},
         self.cfg.eval.batch)
@@ -147,7 +168,7 @@ class ReenactmentEvaluator:
         v = out[k][rows]   # NaN where nothing is covered (consistency)
         metrics[f"{name}_{k}"] = (float(np.nanmean(v)) if np.isfinite(v).any()
                                   else float("nan"))
-    psi3d_eval.report(self.outdir, step, metrics, lambda: self.grid(out),
+    eval_runs.report(self.outdir, step, metrics, lambda: self.grid(out),
                       len(cross))
     return metrics
 

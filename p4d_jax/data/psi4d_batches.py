@@ -16,6 +16,10 @@ view q is the cross-view target. An example:
                                    (Psi3d's rendered opacity), pseudo_c2w
                                    [4, 4], pseudo_intrinsics [3, 3]
     skipped_records    int         corrupt records skipped (metrics)
+    source_expression, driving_expression  [E]
+                                   the frames' exact expressions,
+                                   standardised (only with `expressions`,
+                                   for the oracle motion source)
 
 Whether the motion comes from view p or from the real frame is decided in
 the step, per batch, with exact counts (see `psi4d.motion_choice`).
@@ -28,10 +32,11 @@ import jax
 import numpy as np
 
 from p4d_jax.data import pseudo_view_reader
+from p4d_jax.data.synthheads import params as synthheads_params
 from p4d_jax.parallel import hosts
 from p4d_jax.rendering import cameras
-from p4d_jax.tasks import multiview_batches
-from p4d_jax.tasks.multiview_batches import to_float_image
+from p4d_jax.data import multiview_batches
+from p4d_jax.data.multiview_batches import to_float_image
 
 
 def pick(frames: int, views: int, rng: np.random.Generator
@@ -46,7 +51,8 @@ def pick(frames: int, views: int, rng: np.random.Generator
   return int(source), int(driving), int(p), int(q)
 
 
-def example(clip: dict, image_size: int, rng: np.random.Generator) -> dict:
+def example(clip: dict, image_size: int, rng: np.random.Generator,
+            expressions: bool = False) -> dict:
   """One training example from a decoded clip (pseudo_view_reader)."""
   size = clip["frame_image"].shape[1]
   if size != image_size:
@@ -57,12 +63,23 @@ def example(clip: dict, image_size: int, rng: np.random.Generator) -> dict:
                      " stored pseudo-view opacity; these records lack them. Rerun "
                      "tools/precompute_pseudo_views.py with store_masks=True "
                      "(clips without masks then get Psi3d's opacity).")
+  if expressions and "frame_expression" not in clip:
+    raise ValueError(f"{clip['clip_name']}: motion.kind=oracle needs the "
+                     "frames' expression parameters, which these records "
+                     "lack (only SynthHeads clips have them); rerun "
+                     "tools/precompute_pseudo_views.py on SynthHeads clips.")
   s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng)
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
       clip["frame_camera"][d]))
   pc2w, pintr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
       clip["view_camera"][d, q]))
+  extra = {}
+  if expressions:
+    standard = synthheads_params.standardise_expression(
+        clip["frame_expression"])
+    extra = dict(source_expression=standard[s], driving_expression=standard[d])
   return dict(
+      **extra,
       image=to_float_image(clip["frame_image"][s]),
       driving_image=to_float_image(clip["frame_image"][d]),
       motion_view_image=to_float_image(clip["view_image"][d, p]),
@@ -75,16 +92,18 @@ def example(clip: dict, image_size: int, rng: np.random.Generator) -> dict:
       skipped_records=np.int32(clip["skipped_records"]))
 
 
-def training_batches(data, image_size: int,
-                     global_batch: int) -> grain.IterDataset:
+def training_batches(data, image_size: int, global_batch: int,
+                     expressions: bool = False) -> grain.IterDataset:
   """Endless, checkpointable batches for this host (config.data: the
-  records directory, seed, window and skip_corrupt)."""
+  records directory, seed, window and skip_corrupt); `expressions` adds the
+  frames' standardised expressions."""
   local_batch = hosts.local_batch_size(global_batch, jax.process_count())
   ds = pseudo_view_reader.clips(
       data.pseudo_views, data.seed, cycle_length=data.cycle_length,
       shuffle_window=data.shuffle_window, skip_corrupt=data.skip_corrupt)
   # A seed per host, or every host's k-th example would pick the same frames.
-  ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng),
+  ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng,
+                                               expressions),
                      seed=data.seed + jax.process_index())
   return ds.batch(local_batch, drop_remainder=True)
 

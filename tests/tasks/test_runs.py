@@ -1,6 +1,7 @@
-"""A Psi3d run directory loads back as its task and EMA weights (also when
-its config predates a key), with clear errors for what is missing; the
-pseudo-view tool renders from one, end to end, in a subprocess."""
+"""A run directory loads back as its model handle and EMA weights (also when
+its config predates a key: then the preset it was made with fills it), with
+clear errors for what is missing; the pseudo-view tool renders from one,
+end to end, in a subprocess."""
 
 import json
 import os
@@ -12,10 +13,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import psi3d as psi3d_config
-from launch import main as launch_main
+import configs
 from p4d_jax.data import pseudo_view_reader
-from p4d_jax.tasks import psi3d_checkpoint
+from p4d_jax.tasks import runs
 from p4d_jax.train import checkpoint
 from tests.tasks.psi3d_small import small_config
 
@@ -31,7 +31,7 @@ def run_dir(psi3d_small_state, tmp_path_factory):
   config = small_config()
   state = dict(psi3d_small_state)
   state["ema"] = jax.tree.map(lambda x: 0.5 * x + 0.25, state["params"])
-  launch_main.save_config(config, workdir)
+  runs.save_config(config, workdir)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   ckpt.save(STEP, state, iter(grain.MapDataset.range(4).to_iter_dataset()))
   ckpt.wait()
@@ -41,9 +41,11 @@ def run_dir(psi3d_small_state, tmp_path_factory):
 
 def test_loads_the_ema_weights_of_the_newest_step(run_dir):
   workdir, state = run_dir
-  task, params, step = psi3d_checkpoint.load(workdir)
-  assert step == STEP and task.config.image_size == 32
-  for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(state["ema"])):
+  run = runs.load_run(workdir, defaults=configs.preset)
+  assert run.step == STEP and run.name == "psi3d"
+  assert run.model.image_size == 32 and run.config.image_size == 32
+  for got, want in zip(jax.tree.leaves(run.params),
+                       jax.tree.leaves(state["ema"])):
     np.testing.assert_array_equal(got, want)
 
 
@@ -52,27 +54,32 @@ def test_a_config_saved_before_a_key_existed_takes_the_default(run_dir,
   workdir, _ = run_dir
   with open(os.path.join(workdir, "config.json")) as f:
     saved = json.load(f)
-  del saved["sharding_rules"]
+  del saved["sharding_rules"], saved["train"]
+  saved["preset"] = "paper"
   (tmp_path / "config.json").write_text(json.dumps(saved))
-  config = psi3d_checkpoint.run_config(str(tmp_path),
-                                       psi3d_config.get_config("tiny"))
-  assert config.sharding_rules == ((".*", "fsdp"),)
+  config = runs.run_config(str(tmp_path), configs.preset)
+  # The preset the run was made with fills the missing keys, not tiny's.
+  assert config.sharding_rules == configs.preset("psi3d",
+                                                 "paper").sharding_rules
+  assert config.train.total_steps == 312_500
   assert config.image_size == 32 and config.model.superres.widths == (16,)
   saved["surprise"] = 1
   (tmp_path / "config.json").write_text(json.dumps(saved))
   with pytest.raises(ValueError, match=r"sections \['surprise'\]"):
-    psi3d_checkpoint.run_config(str(tmp_path), psi3d_config.get_config("tiny"))
+    runs.run_config(str(tmp_path), configs.preset)
 
 
 def test_missing_pieces_are_named(run_dir, tmp_path):
-  with pytest.raises(FileNotFoundError, match="not a Psi3d run directory"):
-    psi3d_checkpoint.load(str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="not a run directory"):
+    runs.load_run(str(tmp_path))
   (tmp_path / "config.json").write_text(
       open(os.path.join(run_dir[0], "config.json")).read())
   with pytest.raises(FileNotFoundError, match="not saved a checkpoint yet"):
-    psi3d_checkpoint.load(str(tmp_path))
+    runs.load_run(str(tmp_path))
   with pytest.raises(FileNotFoundError, match=r"no step 3; it has \[7\]"):
-    psi3d_checkpoint.load(run_dir[0], step=3)
+    runs.load_run(run_dir[0], step=3)
+  with pytest.raises(ValueError, match="a 'psi3d' run, not psi4d"):
+    runs.load_run(run_dir[0], task="psi4d")
 
 
 def tool(out, run, data_dir, *extra):

@@ -20,21 +20,19 @@ workdir/eval/metrics.jsonl.
 
 from __future__ import annotations
 
-import json
 import os
-import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
 
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
+from p4d_jax.evaluation import eval_runs
 from p4d_jax.evaluation import image_metrics
+from p4d_jax.evaluation import view_targets
 from p4d_jax.inference import video_io
 from p4d_jax.rendering import cameras
-from p4d_jax.tasks import multiview_batches
+from p4d_jax.data import multiview_batches
 
 
 def camera_yaw(c2w: np.ndarray) -> np.ndarray:
@@ -54,11 +52,11 @@ def eval_pairs(examples: list[dict], max_yaw: float):
 
 
 class NovelViewEvaluator:
-  """`evaluate(state, step) -> metrics` for the shared loop."""
+  """`evaluate(state, step) -> metrics` for the shared loop, of a
+  `models.model.Model` and its configs/psi3d.py config."""
 
-  def __init__(self, task, workdir: str):
-    cfg = task.config
-    self.task, self.cfg = task, cfg
+  def __init__(self, model, cfg, workdir: str):
+    self.model, self.cfg = model, cfg
     self.outdir = os.path.join(workdir, "eval")
     data = cfg.data
     ds = pipeline.synthheads(data.kind, data.size, "test",
@@ -77,10 +75,11 @@ class NovelViewEvaluator:
     self._render = jax.jit(self._render_batch)
 
   def _render_batch(self, params, batch):
-    out = self.task.render(params, batch["image"], batch["target_c2w"],
-                           batch["target_intrinsics"], jax.random.key(0))
-    tg = self.task.targets(batch)
-    to01 = lambda x: (x + 1.0) / 2.0   # noqa: E731
+    out = self.model.render_views(params, batch["image"], batch["target_c2w"],
+                                  batch["target_intrinsics"],
+                                  jax.random.key(0))
+    tg = view_targets.targets(batch, self.model.sizes.superres.factor)
+    to01 = view_targets.to01
     pred, target = to01(out["image"]), to01(tg["image"])
     source = to01(batch["image"])
     return dict(
@@ -94,13 +93,13 @@ class NovelViewEvaluator:
         image=out["image"], depth=out["depth"], mask=to01(out["mask"]))
 
   def __call__(self, state: dict, step: int) -> dict:
-    out = render_all(self._render, state["ema"], self.fields,
+    out = eval_runs.render_all(self._render, state["ema"], self.fields,
                      self.cfg.eval.batch)
     metrics = {k: float(np.mean(out[k])) for k in
                ("psnr", "ssim", "baseline_psnr", "baseline_ssim", "mask_iou",
                 "depth_error")}
     metrics["psnr_gain"] = metrics["psnr"] - metrics["baseline_psnr"]
-    report(self.outdir, step, metrics, lambda: self.grid(out),
+    eval_runs.report(self.outdir, step, metrics, lambda: self.grid(out),
            len(self.pairs))
     return metrics
 
@@ -124,35 +123,6 @@ class NovelViewEvaluator:
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)))
             for r in rows]
     return np.concatenate(rows, axis=0)
-
-
-def render_all(render, params, fields: dict, batch: int) -> dict:
-  """`render(params, batch)` over every row of `fields` (numpy arrays with
-  a leading row axis), `batch` rows at a time, the last batch padded; the
-  outputs as numpy, one row per input row. With several processes, every one
-  gets all rows (the outputs may be sharded over all hosts' devices)."""
-  n = len(next(iter(fields.values())))
-  results = []
-  for start in range(0, n, batch):
-    idx = np.arange(start, start + batch) % n   # pad the last batch
-    out = multihost_utils.process_allgather(render(
-        params, {k: jnp.asarray(v[idx]) for k, v in fields.items()}),
-        tiled=True)
-    results.append({k: v[:min(batch, n - start)] for k, v in out.items()})
-  return {k: np.concatenate([r[k] for r in results]) for k in results[0]}
-
-
-def report(outdir: str, step: int, metrics: dict, grid, pairs: int) -> None:
-  """Prints the metrics; process 0 (every host computes them) appends them
-  to OUTDIR/metrics.jsonl and writes `grid()` as step_<step>.png."""
-  if jax.process_index() == 0:
-    os.makedirs(outdir, exist_ok=True)
-    video_io.write_image(os.path.join(outdir, f"step_{step:07d}.png"), grid())
-    with open(os.path.join(outdir, "metrics.jsonl"), "a") as f:
-      f.write(json.dumps(dict(step=step, time=round(time.time(), 1),
-                              pairs=pairs, **metrics)) + "\n")
-  print(f"[eval] step {step}: " + "  ".join(
-      f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
 
 
 def _nearest(x: np.ndarray, size: int) -> np.ndarray:

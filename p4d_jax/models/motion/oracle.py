@@ -1,0 +1,27 @@
+"""`oracle`: the exact SynthHeads expression parameters as the motion (for
+ablations and as the upper bound of what any extractor could give).
+
+The batch carries them standardised (`synthheads.params.
+standardise_expression`); they fill the first E of the D motion channels,
+the rest are zero. No parameters.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+
+from p4d_jax.models.motion import source
+
+
+class OracleMotion(source.MotionSource):
+  reads = "expression"
+  trainable = False
+
+  def encode(self, module, frames):
+    del module
+    width = frames.shape[-1]
+    if width > self.dim:
+      raise ValueError(f"motion.kind=oracle: {width} expression parameters "
+                       f"do not fit the model's motion width {self.dim}.")
+    return jnp.pad(frames, [(0, 0)] * (frames.ndim - 1) +
+                   [(0, self.dim - width)])

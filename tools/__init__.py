@@ -1,0 +1,1 @@
+"""Command-line tools (run as `python tools/NAME.py`); importable for tests."""

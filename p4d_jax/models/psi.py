@@ -11,13 +11,14 @@ import jax.numpy as jnp
 from flax import nnx
 
 from p4d_jax.models import motion_encoder
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
 
 
 class Psi(synthesizer.Synthesizer):
 
-  def __init__(self, sizes: synthesizer.SynthesizerSizes,
-               motion: motion_encoder.MotionSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.SynthesizerSizes,
+               motion: sizes_lib.MotionSizes, rngs: nnx.Rngs):
     if motion.dim != sizes.canonical.motion_dim:
       raise ValueError(f"motion.dim {motion.dim} must equal "
                        f"model.canonical.motion_dim "

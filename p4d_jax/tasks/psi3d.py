@@ -33,6 +33,7 @@ from p4d_jax.evaluation import image_metrics
 from p4d_jax.models import discriminator
 from p4d_jax.models import precision
 from p4d_jax.models import remat
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import render
 from p4d_jax.tasks import multiview_batches
@@ -52,7 +53,7 @@ def perceptual_fn(weights_path: str):
 
 def check_config(config: ml_collections.ConfigDict) -> None:
   """Raises a ValueError naming the keys that disagree."""
-  factor = synthesizer.SynthesizerSizes.from_config(
+  factor = sizes_lib.SynthesizerSizes.from_config(
       config.model).superres.factor
   if config.neural_resolution * factor != config.image_size:
     raise ValueError(
@@ -68,7 +69,7 @@ class Psi3dTask:
   def __init__(self, config: ml_collections.ConfigDict):
     check_config(config)   # again: command-line overrides come after
     self.config = config
-    self.sizes = synthesizer.SynthesizerSizes.from_config(config.model)
+    self.sizes = sizes_lib.SynthesizerSizes.from_config(config.model)
     self.render_cfg = render.RenderConfig.from_config(config.render)
     self.batch_size = config.batch_size
     self.sharding_rules = tuple(

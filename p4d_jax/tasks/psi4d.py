@@ -26,6 +26,7 @@ from flax import nnx
 
 from p4d_jax.models import motion_encoder
 from p4d_jax.models import psi
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d_batches
 from p4d_jax.train import optimizer
@@ -51,7 +52,7 @@ class Psi4dTask(psi3d.Psi3dTask):
   init_fresh = r"^(motion_encoder|encoder_canonical/(neutral|driving)_motion)/"
 
   def __init__(self, config):
-    self.motion_sizes = motion_encoder.MotionSizes(
+    self.motion_sizes = sizes_lib.MotionSizes(
         widths=tuple(config.motion.widths), dim=config.model.canonical.motion_dim)
     super().__init__(config)
     opt = config.optimizer

@@ -10,7 +10,7 @@ import sys
 import ml_collections
 import pytest
 
-from p4d_jax.models import synthesizer
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.rendering import render
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -47,11 +47,11 @@ def test_psi3d_config_round_trips_the_model_sizes(arg):
   module = _load("psi3d")
   config = module.get_config(arg)
   config.lock()
-  sizes = synthesizer.SynthesizerSizes.from_config(config.model)
-  tiny = synthesizer.SynthesizerSizes.tiny()
+  sizes = sizes_lib.SynthesizerSizes.from_config(config.model)
+  tiny = sizes_lib.SynthesizerSizes.tiny()
   expected = {"tiny": dataclasses.replace(tiny, superres=dataclasses.replace(
       tiny.superres, widths=(16,))),
-              "paper": synthesizer.SynthesizerSizes.paper()}[arg]
+              "paper": sizes_lib.SynthesizerSizes.paper()}[arg]
   assert sizes == expected
   factor = sizes.superres.factor
   assert config.neural_resolution * factor == config.image_size
@@ -64,7 +64,7 @@ def test_psi3d_config_rejects_unknown_arguments_and_keys():
   config = module.get_config("tiny")
   config.model.canonical.dimm = 3
   with pytest.raises(ValueError, match=r"model.canonical: unknown key"):
-    synthesizer.SynthesizerSizes.from_config(config.model)
+    sizes_lib.SynthesizerSizes.from_config(config.model)
 
 
 @pytest.mark.parametrize("arg", ["tiny", "paper"])
@@ -119,7 +119,7 @@ def test_command_line_overrides_as_documented():
   config = ml_collections.ConfigDict(json.loads(done.stdout))
   assert main.loop_config(config.train).mesh == (("data", 4), ("fsdp", 2))
   assert config.loss.depth == 0.5
-  assert synthesizer.SynthesizerSizes.from_config(
+  assert sizes_lib.SynthesizerSizes.from_config(
       config.model).superres.widths == (32,)
   typo = parse("--config.train.totl_steps=3")
   assert typo.returncode != 0 and "totl_steps" in typo.stderr

@@ -21,7 +21,7 @@ import dataclasses
 import ml_collections
 
 from p4d_jax.models import sizes
-from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 from p4d_jax.tasks import psi3d
 
 
@@ -77,7 +77,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.image_size = p["image"]
   config.neural_resolution = p["neural"]
   config.batch_size = p["batch"]
-  config.render = ml_collections.ConfigDict(render.RenderConfig.preset(
+  config.render = ml_collections.ConfigDict(render_config.RenderConfig.preset(
       "p4d", num_coarse=p["samples"], num_fine=p["samples"]).config_fields())
 
   # Each example: one input view, supervised at itself and `target_views`

@@ -33,7 +33,7 @@ from configs import psi3d as psi3d_config  # noqa: E402
 from configs import pseudo_views as stage_config  # noqa: E402
 from p4d_jax.data import pseudo_view_reader  # noqa: E402
 from p4d_jax.data import pseudo_views  # noqa: E402
-from p4d_jax.rendering import cameras  # noqa: E402
+from p4d_jax.rendering import camera_settings  # noqa: E402
 from p4d_jax.tasks import psi3d  # noqa: E402
 from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
 
@@ -67,7 +67,7 @@ def main(argv=None):
   settings = pseudo_views.Settings(
       checkpoint=args.checkpoint or "random", checkpoint_step=0,
       clips=source.name, num_clips=count, views=args.views,
-      ranges=cameras.RandomViewRanges(**{
+      ranges=camera_settings.RandomViewRanges(**{
           k: tuple(v) for k, v in stage_config.get_config().cameras.items()}),
       seed=0, num_shards=min(4, count),
       frames_per_batch=args.frames_per_batch, store_masks=True,

@@ -35,7 +35,7 @@ from p4d_jax.data import pseudo_view_records  # noqa: E402
 from p4d_jax.data import pseudo_views  # noqa: E402
 from p4d_jax.data import tfrecord_io  # noqa: E402
 from p4d_jax.inference import video_io  # noqa: E402
-from p4d_jax.rendering import cameras  # noqa: E402
+from p4d_jax.rendering import camera_settings  # noqa: E402
 from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file(
@@ -61,7 +61,7 @@ def clip_source(data) -> pseudo_views.ClipSource:
 
 def settings_from(config, checkpoint: str, step: int,
                   source: pseudo_views.ClipSource) -> pseudo_views.Settings:
-  ranges = cameras.RandomViewRanges(**{
+  ranges = camera_settings.RandomViewRanges(**{
       k: tuple(float(x) for x in v) for k, v in config.cameras.items()})
   return pseudo_views.Settings(
       checkpoint=os.path.abspath(checkpoint), checkpoint_step=step,

@@ -26,6 +26,7 @@ from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import superres
 from p4d_jax.models import triplane_decoder
 from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 
 
 class Synthesizer(nnx.Module):
@@ -77,7 +78,7 @@ class Synthesizer(nnx.Module):
                                  bg.shape[-1]), "linear", antialias=False)
 
   def render_planes(self, planes, background, cam2world, intrinsics, *,
-                    resolution: int, cfg: render.RenderConfig,
+                    resolution: int, cfg: render_config.RenderConfig,
                     key: jax.Array) -> dict:
     """Planes [N, 3, H, W, C] and background [N, R, R, C] at cameras
     [N, 4, 4] / [N, 3, 3] -> the outputs of `__call__` but planes."""
@@ -95,7 +96,7 @@ class Synthesizer(nnx.Module):
 
   def __call__(self, image, source_motion, driving_motion, motion_scale,
                cam2world, intrinsics, *, resolution: int,
-               cfg: render.RenderConfig, key: jax.Array) -> dict:
+               cfg: render_config.RenderConfig, key: jax.Array) -> dict:
     """Renders the reconstructed head at cameras [B, 4, 4] / [B, 3, 3].
 
     Returns image_raw [B, R, R, 3] and mask [B, R, R] in [-1, 1], image

@@ -36,6 +36,7 @@ from p4d_jax.models import remat
 from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 from p4d_jax.tasks import multiview_batches
 from p4d_jax.train import losses
 from p4d_jax.train import optimizer
@@ -70,7 +71,7 @@ class Psi3dTask:
     check_config(config)   # again: command-line overrides come after
     self.config = config
     self.sizes = sizes_lib.SynthesizerSizes.from_config(config.model)
-    self.render_cfg = render.RenderConfig.from_config(config.render)
+    self.render_cfg = render_config.RenderConfig.from_config(config.render)
     self.batch_size = config.batch_size
     self.sharding_rules = tuple(
         (str(pattern), spec if isinstance(spec, str) else tuple(spec))

@@ -11,7 +11,7 @@ import ml_collections
 import pytest
 
 from p4d_jax.models import sizes as sizes_lib
-from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
@@ -23,10 +23,11 @@ def _load(name):
 
 @pytest.mark.parametrize("arg", ["p4d", "eg3d", "tiny"])
 def test_render_config_presets_build_render_configs(arg):
-  cfg = render.RenderConfig.from_config(_load("render").get_config(arg))
-  expected = {"p4d": render.RenderConfig(),
-              "eg3d": render.RenderConfig.preset("eg3d"),
-              "tiny": render.RenderConfig(num_coarse=12, num_fine=12)}[arg]
+  cfg = render_config.RenderConfig.from_config(_load("render").get_config(arg))
+  expected = {"p4d": render_config.RenderConfig(),
+              "eg3d": render_config.RenderConfig.preset("eg3d"),
+              "tiny": render_config.RenderConfig(num_coarse=12,
+                                                 num_fine=12)}[arg]
   assert cfg == expected
 
 
@@ -39,7 +40,8 @@ def test_render_config_rejects_typos():
   with pytest.raises(AttributeError):
     config.num_corase = 3  # pylint: disable=attribute-defined-outside-init
   with pytest.raises(ValueError, match="Unknown render option"):
-    render.RenderConfig.from_config({**config.to_dict(), "num_corase": 3})
+    render_config.RenderConfig.from_config({**config.to_dict(),
+                                            "num_corase": 3})
 
 
 @pytest.mark.parametrize("arg", ["tiny", "paper"])
@@ -71,7 +73,7 @@ def test_psi3d_config_rejects_unknown_arguments_and_keys():
 def test_psi3d_config_builds_its_render_and_loop_settings(arg):
   from launch import main   # pylint: disable=import-outside-toplevel
   config = _load("psi3d").get_config(arg)
-  cfg = render.RenderConfig.from_config(config.render)
+  cfg = render_config.RenderConfig.from_config(config.render)
   samples = {"tiny": 24, "paper": 48}[arg]
   assert (cfg.num_coarse, cfg.num_fine, cfg.box_warp) == (samples, samples,
                                                           1.3)

@@ -10,7 +10,7 @@ from p4d_jax.models import canonical
 from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import cameras
-from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 from tests.models import released
 
 PARTS = ("encoder_global", "encoder_detail", "encoder_canonical",
@@ -36,7 +36,7 @@ def _run(model, image, motion_a, motion_b, scale):
   c2w = cameras.look_at_pose(jnp.array([1.4, 1.8]), jnp.pi / 2, 4.0,
                              (0.0, 0.0, 0.09))
   intr = cameras.focal_intrinsics(jnp.full((2,), cameras.P4D_FOCAL))
-  cfg = render.RenderConfig(num_coarse=8, num_fine=8)
+  cfg = render_config.RenderConfig(num_coarse=8, num_fine=8)
   return model(image, motion_a, motion_b, scale, c2w, intr, resolution=16,
                cfg=cfg, key=jax.random.key(0))
 

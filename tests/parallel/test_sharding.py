@@ -12,7 +12,7 @@ from p4d_jax.models import synthesizer
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.parallel import sharding
 from p4d_jax.rendering import cameras
-from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 
 
 @pytest.mark.parametrize("shape, expected", [
@@ -95,7 +95,7 @@ def _forward(graphdef, params, image, motion):
                              jnp.pi / 2, 4.0, (0.0, 0.0, 0.09))
   intr = cameras.focal_intrinsics(jnp.full((8,), cameras.P4D_FOCAL))
   out = model(image, motion, motion, jnp.ones(8), c2w, intr, resolution=8,
-              cfg=render.RenderConfig(num_coarse=6, num_fine=6),
+              cfg=render_config.RenderConfig(num_coarse=6, num_fine=6),
               key=jax.random.key(0))
   return out["image"], out["planes"]
 

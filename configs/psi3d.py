@@ -22,7 +22,6 @@ import ml_collections
 
 from p4d_jax.models import sizes
 from p4d_jax.rendering import render_config
-from p4d_jax.tasks import psi3d
 
 
 def _tiny_sizes() -> sizes.SynthesizerSizes:
@@ -113,5 +112,6 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # its other views within `max_yaw` (radians) of it.
   config.eval = ml_collections.ConfigDict(dict(
       identities=32, max_yaw=0.79, grid_rows=4, batch=8))
-  psi3d.check_config(config)
+  sizes.check_resolution(config.neural_resolution, p["sizes"].superres.factor,
+                         config.image_size)
   return config

@@ -194,3 +194,13 @@ class SynthesizerSizes:
         raise ValueError(f"Synthesizer sizes disagree: {name_a}={a} but "
                          f"{name_b}={b}; they must be equal.")
 
+
+def check_resolution(neural_resolution: int, superres_factor: int,
+                     image_size: int) -> None:
+  """Raises a ValueError unless the neural rendering, super-resolved, has
+  the image's size."""
+  if neural_resolution * superres_factor != image_size:
+    raise ValueError(
+        f"neural_resolution {neural_resolution} x super-resolution "
+        f"{superres_factor} (2 ** len(model.superres.widths)) must equal "
+        f"image_size {image_size}.")

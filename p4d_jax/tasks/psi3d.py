@@ -52,25 +52,16 @@ def perceptual_fn(weights_path: str):
       (a + 1.0) / 2.0, (b + 1.0) / 2.0))), "1-ssim"
 
 
-def check_config(config: ml_collections.ConfigDict) -> None:
-  """Raises a ValueError naming the keys that disagree."""
-  factor = sizes_lib.SynthesizerSizes.from_config(
-      config.model).superres.factor
-  if config.neural_resolution * factor != config.image_size:
-    raise ValueError(
-        f"neural_resolution {config.neural_resolution} x super-resolution "
-        f"{factor} (2 ** len(model.superres.widths)) must equal image_size "
-        f"{config.image_size}.")
-
-
 class Psi3dTask:
   """Builds the model, its batches and its step from a configs/psi3d.py
   config."""
 
   def __init__(self, config: ml_collections.ConfigDict):
-    check_config(config)   # again: command-line overrides come after
     self.config = config
     self.sizes = sizes_lib.SynthesizerSizes.from_config(config.model)
+    # Again after the config file's check: command-line overrides come after.
+    sizes_lib.check_resolution(config.neural_resolution,
+                               self.sizes.superres.factor, config.image_size)
     self.render_cfg = render_config.RenderConfig.from_config(config.render)
     self.batch_size = config.batch_size
     self.sharding_rules = tuple(

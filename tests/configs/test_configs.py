@@ -82,12 +82,12 @@ def test_psi3d_config_builds_its_render_and_loop_settings(arg):
   assert loop_cfg.total_steps > loop_cfg.checkpoint_every > 0
 
 
-def test_psi3d_config_check_names_the_resolution_mismatch():
+def test_psi3d_task_checks_the_resolution_after_overrides():
   from p4d_jax.tasks import psi3d   # pylint: disable=import-outside-toplevel
   config = _load("psi3d").get_config("tiny")
-  config.neural_resolution = 16
+  config.neural_resolution = 16   # as --config.neural_resolution=16 would
   with pytest.raises(ValueError, match="neural_resolution 16 .* image_size 64"):
-    psi3d.check_config(config)
+    psi3d.Psi3dTask(config)
 
 
 def test_train_section_rejects_unknown_keys():

@@ -20,11 +20,13 @@ import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from p4d_jax.models import sizes as sizes_lib
 
-_FIR = jnp.array([1.0, 3.0, 3.0, 1.0])
+# numpy: a jnp constant would start JAX's backend at import.
+_FIR = np.array([1.0, 3.0, 3.0, 1.0], np.float32)
 CLAMP = 256.0     # the SR blocks' conv_clamp
 
 

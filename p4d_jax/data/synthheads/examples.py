@@ -56,7 +56,11 @@ def split_size(spec: Spec, split: str, kind: str = "multiview") -> int:
   return spec.clips if kind == "clips" else spec.identities
 
 
-INTRINSICS = np.asarray(cameras.focal_intrinsics(cameras.P4D_FOCAL), np.float32)
+# cameras.focal_intrinsics(P4D_FOCAL), written out in numpy: calling jnp at
+# import would start JAX's backend.
+INTRINSICS = np.array([[cameras.P4D_FOCAL, 0.0, 0.5],
+                       [0.0, cameras.P4D_FOCAL, 0.5],
+                       [0.0, 0.0, 1.0]], np.float32)
 
 
 def _label(cam2world: np.ndarray) -> np.ndarray:

@@ -33,8 +33,7 @@ _CONFIG = config_flags.DEFINE_config_file(
     "configs/psi3d.py:tiny.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics, "
                                "evaluations and the resolved config go.")
-# Read by `parse_flags` before the others; defined here for --help.
-flags.DEFINE_bool(
+_MULTIHOST = flags.DEFINE_bool(
     "multihost", False, "Join a multi-process job (jax.distributed."
     "initialize) before anything touches a device. On a Cloud TPU VM and "
     "under SLURM's srun JAX finds the coordinator, process count and index "
@@ -122,23 +121,8 @@ def initialize_distributed() -> None:
         flush=True)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, after joining the multi-process job if
-  --multihost is given: reading --config imports the models, whose module
-  constants already start JAX's backend, and initialize() must come first."""
-  early = flags.FlagValues()
-  flags.DEFINE_bool("multihost", False, "", flag_values=early)
-  early(argv, known_only=True)   # only --multihost; the rest stay unread
-  if early.multihost:
-    initialize_distributed()
-  return app.parse_flags_with_usage(argv)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO.
-  config, workdir = _CONFIG.value, _WORKDIR.value
+def train(config, workdir: str) -> None:
+  """Trains config.task in workdir, resuming from its newest checkpoint."""
   if config.task not in TASKS:
     raise ValueError(f"config.task {config.task!r} is not one of "
                      f"{sorted(TASKS)}.")
@@ -152,5 +136,16 @@ def main(argv):
   loop.run(task, loop_config(config.train), workdir, evaluate=evaluate)
 
 
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # First, before anything touches a device. Reading --config has not: config
+  # files load no JAX (tests/test_imports.py).
+  if _MULTIHOST.value:
+    initialize_distributed()
+  logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO.
+  train(_CONFIG.value, _WORKDIR.value)
+
+
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main)

@@ -11,7 +11,7 @@
 `split`, `data_dir`) or "preprocessed" (tools/preprocess.py's output root in
 `data_dir`). `checkpoint` is the Psi3d run directory (launch.main's --workdir); its EMA
 weights render. `cameras` are Portrait4D's random-view ranges (radians and
-world units, `rendering.cameras.RandomViewRanges`). Everything but
+world units, `rendering.camera_settings.RandomViewRanges`). Everything but
 `frames_per_batch`'s effect on speed decides the records' bytes and is
 saved to OUT/settings.json; a rerun with other settings into the same
 directory is refused.
@@ -21,7 +21,7 @@ import dataclasses
 
 import ml_collections
 
-from p4d_jax.rendering import cameras
+from p4d_jax.rendering import camera_settings
 
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
@@ -38,7 +38,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       source="synthheads", size=p["size"], split="train", data_dir=""))
   config.views = 4
   config.cameras = ml_collections.ConfigDict(
-      dataclasses.asdict(cameras.RandomViewRanges()))
+      dataclasses.asdict(camera_settings.RandomViewRanges()))
   config.seed = 0
   config.num_shards = p["shards"]
   config.frames_per_batch = 8

@@ -10,8 +10,8 @@
 Run it with `python -m launch.main --config=configs/psi3d.py:tiny
 --workdir=DIR`, overriding any key with `--config.KEY=VALUE`.
 
-Sections: `model` holds every part's sizes
-(`synthesizer.SynthesizerSizes.from_config` builds them), `render` is configs/render.py's,
+Sections: `model` holds every part's sizes (p4d_jax/models/sizes.py's
+`SynthesizerSizes.from_config` builds them), `render` is configs/render.py's,
 `data`, `loss`, `discriminator`, `optimizer`, `sharding_rules`, `train` (the
 loop's `LoopConfig`) and `eval`.
 """
@@ -20,16 +20,15 @@ import dataclasses
 
 import ml_collections
 
-from p4d_jax.models import superres
-from p4d_jax.models import synthesizer
-from p4d_jax.rendering import render
+from p4d_jax.models import sizes
+from p4d_jax.rendering import render_config
 
 
-def _tiny_sizes() -> synthesizer.SynthesizerSizes:
+def _tiny_sizes() -> sizes.SynthesizerSizes:
   # One 2x SR block: 32^2 neural rendering -> the data's 64^2.
   return dataclasses.replace(
-      synthesizer.SynthesizerSizes.tiny(),
-      superres=dataclasses.replace(superres.SuperResSizes.tiny(),
+      sizes.SynthesizerSizes.tiny(),
+      superres=dataclasses.replace(sizes.SuperResSizes.tiny(),
                                    widths=(16,)))
 
 
@@ -54,7 +53,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "tiny": dict(sizes=_tiny_sizes(), image=64, neural=32, samples=24,
                    batch=4, data="small", lr=5e-4, lpips=0.0, depth=1.0,
                    steps=6000, log=50, ckpt=500, eval=1000),
-      "paper": dict(sizes=synthesizer.SynthesizerSizes.paper(), image=512,
+      "paper": dict(sizes=sizes.SynthesizerSizes.paper(), image=512,
                     neural=128, samples=48, batch=32, data="base", lr=1e-4,
                     lpips=1.0, depth=0.0, steps=312_500, log=100, ckpt=5000,
                     eval=5000),
@@ -78,7 +77,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.image_size = p["image"]
   config.neural_resolution = p["neural"]
   config.batch_size = p["batch"]
-  config.render = ml_collections.ConfigDict(render.RenderConfig.preset(
+  config.render = ml_collections.ConfigDict(render_config.RenderConfig.preset(
       "p4d", num_coarse=p["samples"], num_fine=p["samples"]).config_fields())
 
   # Each example: one input view, supervised at itself and `target_views`
@@ -114,4 +113,6 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # its other views within `max_yaw` (radians) of it.
   config.eval = ml_collections.ConfigDict(dict(
       identities=32, max_yaw=0.79, grid_rows=4, batch=8))
+  sizes.check_resolution(config.neural_resolution, p["sizes"].superres.factor,
+                         config.image_size)
   return config

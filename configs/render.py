@@ -5,12 +5,13 @@
   get_config("tiny")   Portrait4D with 12 + 12 samples, for tests and smoke runs
 
 Other configs embed this as their `render` section; code turns it into a
-`p4d_jax.rendering.render.RenderConfig` with `RenderConfig(**cfg)`.
+`p4d_jax.rendering.render_config.RenderConfig` with
+`RenderConfig.from_config(cfg)`.
 """
 
 import ml_collections
 
-from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 
 
 def get_config(arg: str = "p4d") -> ml_collections.ConfigDict:
@@ -21,4 +22,4 @@ def get_config(arg: str = "p4d") -> ml_collections.ConfigDict:
                      f"of {sorted(presets)}.")
   name, overrides = presets[arg]
   return ml_collections.ConfigDict(
-      render.RenderConfig.preset(name, **overrides).config_fields())
+      render_config.RenderConfig.preset(name, **overrides).config_fields())

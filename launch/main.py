@@ -32,14 +32,14 @@ _CONFIG = config_flags.DEFINE_config_file(
     "configs/psi3d.py:tiny.", lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Where checkpoints, metrics, "
                                "evaluations and the resolved config go.")
-# Read by `parse_flags` before the others; defined here for --help.
-flags.DEFINE_bool(
+_MULTIHOST = flags.DEFINE_bool(
     "multihost", False, "Join a multi-process job (jax.distributed."
     "initialize) before anything touches a device. On a Cloud TPU VM and "
     "under SLURM's srun JAX finds the coordinator, process count and index "
     "itself; elsewhere set JAX_COORDINATOR_ADDRESS=host:port, "
     "JAX_NUM_PROCESSES and JAX_PROCESS_ID. Off: one process.")
 flags.mark_flags_as_required(["config", "workdir"])
+
 
 def initialize_distributed() -> None:
   """jax.distributed.initialize(), the process count and index taken from
@@ -54,23 +54,8 @@ def initialize_distributed() -> None:
         flush=True)
 
 
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, after joining the multi-process job if
-  --multihost is given: reading --config imports the models, whose module
-  constants already start JAX's backend, and initialize() must come first."""
-  early = flags.FlagValues()
-  flags.DEFINE_bool("multihost", False, "", flag_values=early)
-  early(argv, known_only=True)   # only --multihost; the rest stay unread
-  if early.multihost:
-    initialize_distributed()
-  return app.parse_flags_with_usage(argv)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO.
-  config, workdir = _CONFIG.value, _WORKDIR.value
+def train(config, workdir: str) -> None:
+  """Trains config.task in workdir, resuming from its newest checkpoint."""
   kind = runs.task_kind(config.task)
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:   # one writer on the shared workdir
@@ -83,5 +68,16 @@ def main(argv):
            workdir, evaluate=evaluate)
 
 
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  # First, before anything touches a device. Reading --config has not: config
+  # files load no JAX (tests/test_imports.py).
+  if _MULTIHOST.value:
+    initialize_distributed()
+  logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO.
+  train(_CONFIG.value, _WORKDIR.value)
+
+
 if __name__ == "__main__":
-  app.run(main, flags_parser=parse_flags)
+  app.run(main)

@@ -109,7 +109,7 @@ def pseudo_views_tiny(synthheads_tiny, psi3d_small_state, tmp_path_factory):
   (source, renderer, settings, task, params, the records' directory)."""
   # pylint: disable=import-outside-toplevel
   from p4d_jax.data import clip_sources
-  from p4d_jax.rendering import cameras
+  from p4d_jax.rendering import camera_settings
   from p4d_jax.stages import pseudo_views
   from p4d_jax.tasks import psi3d
   from tests.tasks import psi3d_small
@@ -120,7 +120,7 @@ def pseudo_views_tiny(synthheads_tiny, psi3d_small_state, tmp_path_factory):
   settings = pseudo_views.Settings(
       checkpoint="random", checkpoint_step=0, clips=source.name,
       num_clips=len(source.frames), views=2,
-      ranges=cameras.RandomViewRanges(), seed=3, num_shards=3,
+      ranges=camera_settings.RandomViewRanges(), seed=3, num_shards=3,
       frames_per_batch=8, store_masks=True, store_depth=True)
   out = str(tmp_path_factory.mktemp("pseudo_views"))
   summary = pseudo_views.run(source, renderer, settings, out)

@@ -29,7 +29,7 @@ from configs import psi3d as psi3d_config
 from configs import pseudo_views as stage_config
 from p4d_jax.data import pseudo_view_reader
 from p4d_jax.data import clip_sources
-from p4d_jax.rendering import cameras
+from p4d_jax.rendering import camera_settings
 from p4d_jax.models import model as model_lib
 from p4d_jax.stages import pseudo_views
 from p4d_jax.tasks import runs
@@ -65,7 +65,7 @@ def main(argv=None):
   settings = pseudo_views.Settings(
       checkpoint=args.checkpoint or "random", checkpoint_step=0,
       clips=source.name, num_clips=count, views=args.views,
-      ranges=cameras.RandomViewRanges(**{
+      ranges=camera_settings.RandomViewRanges(**{
           k: tuple(v) for k, v in stage_config.get_config().cameras.items()}),
       seed=0, num_shards=min(4, count),
       frames_per_batch=args.frames_per_batch, store_masks=True,

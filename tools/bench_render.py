@@ -45,8 +45,9 @@ def run_one(rays: int, batch: int, iters: int) -> dict:
   from p4d_jax.models import field_mlp
   from p4d_jax.rendering import cameras
   from p4d_jax.rendering import render
+  from p4d_jax.rendering import render_config
 
-  cfg = render.RenderConfig.preset("eg3d")
+  cfg = render_config.RenderConfig.preset("eg3d")
   decoder = field_mlp.FieldDecoder(32, 64, 32, zero_init_sigma=False,
                                    rngs=nnx.Rngs(0))
   graphdef, params = nnx.split(decoder)

@@ -21,7 +21,7 @@ from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import motion
 from p4d_jax.data.synthheads import params as P
 from p4d_jax.data.synthheads import render
-from p4d_jax.rendering import cameras
+from p4d_jax.rendering import camera_settings
 
 
 def parse_args(argv=None):
@@ -37,7 +37,7 @@ def parse_args(argv=None):
 def random_batch(batch: int, seed: int = 0):
   scenes = [examples.still_scene(seed, i) for i in range(batch)]
   cams = motion.random_view_cameras(np.random.default_rng(seed), batch,
-                                    cameras.RandomViewRanges())
+                                    camera_settings.RandomViewRanges())
   intr = np.broadcast_to(examples.INTRINSICS, (batch, 3, 3))
   return P.Scene(*(np.stack(f) for f in zip(*scenes))), cams, intr
 

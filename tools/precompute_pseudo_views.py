@@ -21,16 +21,15 @@ from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
-import numpy as np
-
 import jax
+import numpy as np
 
 import configs
 from p4d_jax.data import clip_sources
 from p4d_jax.data import pseudo_view_records
 from p4d_jax.data import tfrecord_io
 from p4d_jax.inference import video_io
-from p4d_jax.rendering import cameras
+from p4d_jax.rendering import camera_settings
 from p4d_jax.stages import pseudo_views
 from p4d_jax.tasks import runs
 
@@ -59,7 +58,7 @@ def clip_source(data) -> clip_sources.ClipSource:
 
 def settings_from(config, checkpoint: str, step: int,
                   source: clip_sources.ClipSource) -> pseudo_views.Settings:
-  ranges = cameras.RandomViewRanges(**{
+  ranges = camera_settings.RandomViewRanges(**{
       k: tuple(float(x) for x in v) for k, v in config.cameras.items()})
   return pseudo_views.Settings(
       checkpoint=os.path.abspath(checkpoint), checkpoint_step=step,

@@ -28,6 +28,7 @@ from p4d_jax.inference import video_io
 from p4d_jax.models import field_mlp
 from p4d_jax.rendering import cameras
 from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 
 
 def parse_args(argv=None):
@@ -120,8 +121,8 @@ def main(argv=None):
   start = time.time()
   planes, decoder = load_or_fit_scene(os.path.join(args.out, "scene.npz"),
                                       args)
-  cfg = render.RenderConfig(num_coarse=args.samples, num_fine=args.samples,
-                            chunk_rays=8192)
+  cfg = render_config.RenderConfig(num_coarse=args.samples,
+                                   num_fine=args.samples, chunk_rays=8192)
   graphdef, params = nnx.split(decoder)
   res = args.resolution
 

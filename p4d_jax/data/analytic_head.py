@@ -13,17 +13,19 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import nnx
 
 from p4d_jax.models import field_mlp
 from p4d_jax.rendering import triplane
 
-SKIN = jnp.array([0.86, 0.67, 0.55])
-HAIR = jnp.array([0.25, 0.15, 0.08])
-EYE_WHITE = jnp.array([0.95, 0.95, 0.95])
-IRIS = jnp.array([0.15, 0.35, 0.6])
-LIPS = jnp.array([0.72, 0.25, 0.3])
+# numpy: jnp constants would start JAX's backend at import.
+SKIN = np.array([0.86, 0.67, 0.55], np.float32)
+HAIR = np.array([0.25, 0.15, 0.08], np.float32)
+EYE_WHITE = np.array([0.95, 0.95, 0.95], np.float32)
+IRIS = np.array([0.15, 0.35, 0.6], np.float32)
+LIPS = np.array([0.72, 0.25, 0.3], np.float32)
 
 
 def _ellipsoid(p, center, radii):

@@ -20,11 +20,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 
 # The centre of Portrait4D's training camera ranges (`RandomViewRanges`):
 # the camera for a source or driving frame whose pose is unknown.
-_RANGES = cameras.RandomViewRanges()
+_RANGES = camera_settings.RandomViewRanges()
 FRONTAL = dict(elevation=sum(_RANGES.elevation_param) / 2,
                radius=sum(_RANGES.radius) / 2,
                pivot=(0.0, 0.0, sum(_RANGES.pivot_z) / 2))

@@ -10,7 +10,6 @@ motion_scale 0 the cross-attention drops out: that network is Psi3d.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import jax
@@ -18,32 +17,7 @@ from flax import nnx
 
 from p4d_jax.models import attention as A
 from p4d_jax.models import remat
-
-
-@dataclasses.dataclass(frozen=True)
-class CanonicalSizes:
-  """Widths and counts; `paper()` is the released network's."""
-  in_channels: int = 256      # global feature channels
-  dim: int = 1024             # token width
-  heads: int = 4
-  mlp_ratio: float = 2.0
-  neutral_blocks: int = 4
-  motion_blocks: int = 4
-  motion_dim: int = 548       # PD-FGC eye 6 + emotion 30 + mouth 512
-  motion_hidden: int = 512
-  motion_grid: int = 8        # motion tokens = motion_grid ** 2
-  head_channels: int = 128
-  out_channels: int = 96
-
-  @classmethod
-  def paper(cls) -> "CanonicalSizes":
-    return cls()
-
-  @classmethod
-  def tiny(cls) -> "CanonicalSizes":
-    return cls(in_channels=32, dim=64, heads=2, neutral_blocks=1,
-               motion_blocks=1, motion_dim=16, motion_hidden=32, motion_grid=2,
-               head_channels=32, out_channels=24)
+from p4d_jax.models import sizes as sizes_lib
 
 
 def _fan_in_linear(d_in: int, d_out: int, gain: float, rngs: nnx.Rngs):
@@ -60,7 +34,7 @@ class MotionTokens(nnx.Module):
   Psi then trained as if there were no driver (the eye and mouth metrics
   did not move in 1,200 steps)."""
 
-  def __init__(self, s: CanonicalSizes, rngs: nnx.Rngs):
+  def __init__(self, s: sizes_lib.CanonicalSizes, rngs: nnx.Rngs):
     self.maps = nnx.List([_fan_in_linear(s.motion_dim, s.motion_hidden, 2.0,
                                          rngs),
                           _fan_in_linear(s.motion_hidden, s.motion_hidden, 2.0,
@@ -80,7 +54,7 @@ class MotionTokens(nnx.Module):
 class EncoderCanonical(nnx.Module):
   """Global features [B, H, W, C_in] -> canonical features [B, 4H, 4W, C_out]."""
 
-  def __init__(self, sizes: CanonicalSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.CanonicalSizes, rngs: nnx.Rngs):
     s = sizes
     self.patch_embed = A.OverlapPatchEmbed(s.in_channels, s.dim, rngs)
     self.neutral_motion = MotionTokens(s, rngs)

@@ -5,13 +5,12 @@ appended as two extra channels (x first), as Portrait4D's AddCoord does.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from p4d_jax.models import attention as A
+from p4d_jax.models import sizes as sizes_lib
 
 
 def add_coords(image: jax.Array) -> jax.Array:
@@ -27,23 +26,11 @@ def lrelu(x):
   return jax.nn.leaky_relu(x, 0.01)
 
 
-@dataclasses.dataclass(frozen=True)
-class DetailSizes:
-  in_channels: int = 3
-  stem: int = 64
-  width: int = 96
-  convs: int = 4          # 3x3 convs after the 7x7 stride-2 stem
-
-  @classmethod
-  def tiny(cls) -> "DetailSizes":
-    return cls(stem=16, width=24, convs=2)
-
-
 class EncoderDetail(nnx.Module):
   """7x7 stride-2 conv, then 3x3 convs, LeakyReLU(0.01) after each:
   image [B, H, W, 3] -> detail features [B, H/2, W/2, width]."""
 
-  def __init__(self, sizes: DetailSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.DetailSizes, rngs: nnx.Rngs):
     s = sizes
     self.stem = A.conv(s.in_channels + 2, s.stem, 7, rngs, stride=2)
     self.convs = nnx.List([A.conv(s.stem if i == 0 else s.width, s.width, 3,
@@ -54,17 +41,6 @@ class EncoderDetail(nnx.Module):
     for layer in self.convs:
       x = lrelu(layer(x))
     return x
-
-
-@dataclasses.dataclass(frozen=True)
-class BackgroundSizes:
-  in_channels: int = 3
-  widths: tuple[int, ...] = (64, 128, 256, 512)
-  out_channels: int = 32
-
-  @classmethod
-  def tiny(cls) -> "BackgroundSizes":
-    return cls(widths=(8, 16, 32, 64), out_channels=8)
 
 
 def upsample_nearest(x: jax.Array) -> jax.Array:
@@ -80,7 +56,7 @@ class EncoderBackground(nnx.Module):
   conv; LeakyReLU(0.01) after every conv but the output one.
   """
 
-  def __init__(self, sizes: BackgroundSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.BackgroundSizes, rngs: nnx.Rngs):
     w = sizes.widths
     self.input_conv = A.conv(sizes.in_channels + 2, w[0], 3, rngs, stride=2)
     self.down = nnx.List([

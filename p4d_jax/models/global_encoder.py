@@ -9,28 +9,13 @@ Image [B, H, W, 3] -> global features [B, H/8, W/8, head_channels].
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from p4d_jax.models import attention as A
 from p4d_jax.models.encoders import add_coords
-
-
-@dataclasses.dataclass(frozen=True)
-class GlobalSizes:
-  in_channels: int = 3
-  blocks: tuple[int, int, int, int] = (3, 4, 6, 3)       # ResNet-34
-  widths: tuple[int, int, int, int] = (64, 128, 256, 512)
-  head_channels: int = 256
-  aspp_rates: tuple[int, int, int] = (12, 24, 36)
-
-  @classmethod
-  def tiny(cls) -> "GlobalSizes":
-    return cls(blocks=(1, 1, 1, 1), widths=(8, 16, 32, 64), head_channels=32,
-               aspp_rates=(2, 4, 6))
+from p4d_jax.models import sizes as sizes_lib
 
 
 def _conv(d_in, d_out, kernel, rngs, stride=1, dilation=1):
@@ -79,7 +64,7 @@ class ASPP(nnx.Module):
 class EncoderGlobal(nnx.Module):
   """Image [B, H, W, C] -> global features [B, H/8, W/8, head_channels]."""
 
-  def __init__(self, sizes: GlobalSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.GlobalSizes, rngs: nnx.Rngs):
     s = sizes
     self.conv1 = _conv(s.in_channels + 2, s.widths[0], 7, rngs, stride=2)
     # (stride, dilation) of each stage at output stride 8.

@@ -27,25 +27,23 @@ from flax import nnx
 from p4d_jax.models import motion as motion_lib
 from p4d_jax.models import precision
 from p4d_jax.models import remat
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import render as render_lib
+from p4d_jax.rendering import render_config
 
 
 class Model:
   """Built from a config's model, render, motion (Psi only), image_size and
   neural_resolution."""
 
-  def __init__(self, sizes: synthesizer.SynthesizerSizes,
-               render_cfg: render_lib.RenderConfig, image_size: int,
+  def __init__(self, sizes: sizes_lib.SynthesizerSizes,
+               render_cfg: render_config.RenderConfig, image_size: int,
                neural_resolution: int,
                motion: motion_lib.source.MotionSource | None = None,
                compute_dtype: str = "float32", remat_policy: str = "none"):
-    factor = sizes.superres.factor
-    if neural_resolution * factor != image_size:
-      raise ValueError(
-          f"neural_resolution {neural_resolution} x super-resolution "
-          f"{factor} (2 ** len(model.superres.widths)) must equal image_size "
-          f"{image_size}.")
+    sizes_lib.check_resolution(neural_resolution, sizes.superres.factor,
+                               image_size)
     self.sizes, self.render_cfg = sizes, render_cfg
     self.image_size, self.neural_resolution = image_size, neural_resolution
     self.motion = motion
@@ -56,10 +54,10 @@ class Model:
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict) -> "Model":
-    sizes = synthesizer.SynthesizerSizes.from_config(config.model)
+    sizes = sizes_lib.SynthesizerSizes.from_config(config.model)
     motion = (motion_lib.make(config.motion, sizes.canonical.motion_dim)
               if "motion" in config else None)
-    return cls(sizes, render_lib.RenderConfig.from_config(config.render),
+    return cls(sizes, render_config.RenderConfig.from_config(config.render),
                config.image_size, config.neural_resolution, motion,
                config.model.compute_dtype, config.model.remat)
 

@@ -13,30 +13,19 @@ latter reads trained weights from a run and keeps them frozen.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from p4d_jax.models import attention as A
 from p4d_jax.models import encoders
-
-
-@dataclasses.dataclass(frozen=True)
-class MotionSizes:
-  widths: tuple[int, ...] = (32, 64, 128, 256)   # one stride-2 conv each
-  dim: int = 548
-
-  @classmethod
-  def tiny(cls) -> "MotionSizes":
-    return cls(widths=(16, 32), dim=16)
+from p4d_jax.models import sizes as sizes_lib
 
 
 class MotionEncoder(nnx.Module):
   """image [B, S, S, 3] in [-1, 1] -> motion [B, dim]."""
 
-  def __init__(self, sizes: MotionSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.MotionSizes, rngs: nnx.Rngs):
     widths = (5,) + tuple(sizes.widths)   # RGB + coordinate channels
     self.convs = nnx.List([A.conv(a, b, 3, rngs, stride=2)
                            for a, b in zip(widths[:-1], widths[1:])])

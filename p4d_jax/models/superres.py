@@ -16,14 +16,17 @@ unused noise_strength scalars are left out.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
-_FIR = jnp.array([1.0, 3.0, 3.0, 1.0])
+from p4d_jax.models import sizes as sizes_lib
+
+# numpy: a jnp constant would start JAX's backend at import.
+_FIR = np.array([1.0, 3.0, 3.0, 1.0], np.float32)
 CLAMP = 256.0     # the SR blocks' conv_clamp
 
 
@@ -110,26 +113,11 @@ class SynthesisBlock(nnx.Module):
     return x, img
 
 
-@dataclasses.dataclass(frozen=True)
-class SuperResSizes:
-  in_channels: int = 32
-  widths: tuple[int, ...] = (256, 128)   # one 2x block per width
-  w_dim: int = 512
-
-  @property
-  def factor(self) -> int:
-    return 2 ** len(self.widths)
-
-  @classmethod
-  def tiny(cls) -> "SuperResSizes":
-    return cls(in_channels=8, widths=(16, 8), w_dim=16)
-
-
 class SuperResolution(nnx.Module):
   """Feature image [B, R, R, C] (RGB = first 3 channels, in [-1, 1]) ->
   RGB [B, fR, fR, 3], f = sizes.factor (4 at paper size)."""
 
-  def __init__(self, sizes: SuperResSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.SuperResSizes, rngs: nnx.Rngs):
     if not sizes.widths:
       raise ValueError("SuperResSizes.widths is empty; give one width per 2x "
                        "upsampling block.")

@@ -14,8 +14,6 @@ turns every cross-attention off, so its output cannot depend on motion.
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -24,88 +22,17 @@ from p4d_jax.models import canonical
 from p4d_jax.models import encoders
 from p4d_jax.models import field_mlp
 from p4d_jax.models import global_encoder
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import superres
 from p4d_jax.models import triplane_decoder
 from p4d_jax.rendering import render
-
-
-@dataclasses.dataclass(frozen=True)
-class SynthesizerSizes:
-  """Every part's sizes; `paper()` is the released network's."""
-  global_: global_encoder.GlobalSizes = global_encoder.GlobalSizes()
-  detail: encoders.DetailSizes = encoders.DetailSizes()
-  canonical: canonical.CanonicalSizes = canonical.CanonicalSizes()
-  triplane: triplane_decoder.TriplaneSizes = triplane_decoder.TriplaneSizes()
-  background: encoders.BackgroundSizes = encoders.BackgroundSizes()
-  superres: superres.SuperResSizes = superres.SuperResSizes()
-  decoder_hidden: int = 64
-
-  @classmethod
-  def paper(cls) -> "SynthesizerSizes":
-    return cls()
-
-  @classmethod
-  def tiny(cls) -> "SynthesizerSizes":
-    tiny_canonical = canonical.CanonicalSizes.tiny()
-    return cls(global_=global_encoder.GlobalSizes.tiny(),
-               detail=encoders.DetailSizes.tiny(), canonical=tiny_canonical,
-               triplane=triplane_decoder.TriplaneSizes.tiny(),
-               background=encoders.BackgroundSizes.tiny(),
-               superres=superres.SuperResSizes.tiny(), decoder_hidden=16)
-
-  def config_fields(self) -> dict:
-    """Nested plain fields for a config file (tuples stay tuples: the
-    command line can override those, not lists)."""
-    def plain(obj):
-      return {f.name: (plain(v) if dataclasses.is_dataclass(
-          v := getattr(obj, f.name)) else v) for f in dataclasses.fields(obj)}
-    return plain(self)
-
-  @classmethod
-  def from_config(cls, model) -> "SynthesizerSizes":
-    """The inverse of `config_fields`; unknown keys are errors that name
-    them."""
-    parts = {}
-    for f in dataclasses.fields(cls):
-      default = f.default
-      if not dataclasses.is_dataclass(default):
-        parts[f.name] = model[f.name]
-        continue
-      section = dict(model[f.name])
-      names = {g.name for g in dataclasses.fields(default)}
-      unknown = set(section) - names
-      if unknown:
-        raise ValueError(f"model.{f.name}: unknown key(s) {sorted(unknown)}; "
-                         f"known: {sorted(names)}.")
-      parts[f.name] = type(default)(**{
-          k: tuple(v) if isinstance(v, list) else v
-          for k, v in section.items()})
-    return cls(**parts)
-
-  def check(self) -> None:
-    """Raises a ValueError naming the first pair of widths that disagree."""
-    pairs = [
-        ("global_.head_channels", self.global_.head_channels,
-         "canonical.in_channels", self.canonical.in_channels),
-        ("canonical.out_channels", self.canonical.out_channels,
-         "triplane.canonical_channels", self.triplane.canonical_channels),
-        ("detail.width", self.detail.width,
-         "triplane.detail_channels", self.triplane.detail_channels),
-        ("background.out_channels", self.background.out_channels,
-         "triplane.plane_channels", self.triplane.plane_channels),
-        ("superres.in_channels", self.superres.in_channels,
-         "triplane.plane_channels", self.triplane.plane_channels),
-    ]
-    for name_a, a, name_b, b in pairs:
-      if a != b:
-        raise ValueError(f"Synthesizer sizes disagree: {name_a}={a} but "
-                         f"{name_b}={b}; they must be equal.")
+from p4d_jax.rendering import render_config
 
 
 class Synthesizer(nnx.Module):
   """Portrait (+ motion) -> planes -> rendered features, image, depth, mask."""
 
-  def __init__(self, sizes: SynthesizerSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.SynthesizerSizes, rngs: nnx.Rngs):
     sizes.check()
     self.encoder_global = global_encoder.EncoderGlobal(sizes.global_, rngs)
     self.encoder_detail = encoders.EncoderDetail(sizes.detail, rngs)
@@ -151,7 +78,7 @@ class Synthesizer(nnx.Module):
                                  bg.shape[-1]), "linear", antialias=False)
 
   def render_planes(self, planes, background, cam2world, intrinsics, *,
-                    resolution: int, cfg: render.RenderConfig,
+                    resolution: int, cfg: render_config.RenderConfig,
                     key: jax.Array) -> dict:
     """Planes [N, 3, H, W, C] and background [N, R, R, C] at cameras
     [N, 4, 4] / [N, 3, 3] -> the outputs of `__call__` but planes."""
@@ -169,7 +96,7 @@ class Synthesizer(nnx.Module):
 
   def __call__(self, image, source_motion, driving_motion, motion_scale,
                cam2world, intrinsics, *, resolution: int,
-               cfg: render.RenderConfig, key: jax.Array) -> dict:
+               cfg: render_config.RenderConfig, key: jax.Array) -> dict:
     """Renders the reconstructed head at cameras [B, 4, 4] / [B, 3, 3].
 
     Returns image_raw [B, R, R, 3] and mask [B, R, R] in [-1, 1], image

@@ -8,33 +8,14 @@ blocks with spatial-reduction attention -> pixel shuffle -> concat canonical
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 
 from p4d_jax.models import attention as A
-from p4d_jax.models import remat
 from p4d_jax.models.encoders import lrelu
-
-
-@dataclasses.dataclass(frozen=True)
-class TriplaneSizes:
-  canonical_channels: int = 96
-  detail_channels: int = 96
-  widths: tuple[int, int] = (256, 128)    # convs1, then convs2's last two
-  dim: int = 1024
-  heads: int = 2
-  mlp_ratio: float = 2.0
-  blocks: int = 1
-  sr_ratio: int = 2
-  plane_channels: int = 32
-
-  @classmethod
-  def tiny(cls) -> "TriplaneSizes":
-    return cls(canonical_channels=24, detail_channels=24, widths=(32, 16),
-               dim=64, heads=2, plane_channels=8)
+from p4d_jax.models import remat
+from p4d_jax.models import sizes as sizes_lib
 
 
 # conv_last's init: N(0, 0.15), zero bias (the reference's choice).
@@ -44,7 +25,7 @@ _LAST_INIT = nnx.initializers.normal(0.15)
 class DecoderTriplane(nnx.Module):
   """canonical [B, H, W, Cc] + detail [B, H, W, Cd] -> planes [B, 3, H, W, C]."""
 
-  def __init__(self, sizes: TriplaneSizes, rngs: nnx.Rngs):
+  def __init__(self, sizes: sizes_lib.TriplaneSizes, rngs: nnx.Rngs):
     s = sizes
     w0, w1 = s.widths
     self.convs1 = nnx.List([

@@ -22,14 +22,10 @@ Every function is pure jnp, broadcasts over leading dims and is jit/vmap-able.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Literal
-
 import jax
 import jax.numpy as jnp
 
-Convention = Literal["p4d", "eg3d"]
-CONVENTIONS = ("p4d", "eg3d")
+from p4d_jax.rendering import camera_settings
 
 # Portrait4D's data camera: FOV 12 degrees, normalised focal 1 / (2 tan 6 deg).
 P4D_FOCAL = 4.7572
@@ -38,13 +34,6 @@ EG3D_FOCAL = 4.2647
 # The reference FOV helper uses these truncated constants, not pi and sqrt(2).
 _REF_PI = 3.14159
 _REF_SQRT2 = 1.414
-
-
-def check_convention(convention: str) -> None:
-  """Raises a ValueError naming the choices for an unknown convention."""
-  if convention not in CONVENTIONS:
-    raise ValueError(
-        f"Unknown camera convention {convention!r}; use one of {CONVENTIONS}.")
 
 
 # ----------------------------------------------------------------------------
@@ -124,13 +113,13 @@ def _normalize(v: jax.Array) -> jax.Array:
 def look_at(origin: jax.Array,
             target: jax.Array,
             up: jax.Array | None = None,
-            convention: Convention = "p4d") -> jax.Array:
+            convention: camera_settings.Convention = "p4d") -> jax.Array:
   """Camera at `origin` [..., 3] looking at `target` [..., 3] -> [..., 4, 4].
 
   `up` [..., 3] (default world +y) fixes the roll: the image's up direction is
   the component of `up` orthogonal to the viewing direction.
   """
-  check_convention(convention)
+  camera_settings.check_convention(convention)
   origin = jnp.asarray(origin, jnp.float32)
   target = jnp.asarray(target, jnp.float32)
   forward = _normalize(target - origin)
@@ -155,7 +144,7 @@ def _assemble(rotation: jax.Array, translation: jax.Array) -> jax.Array:
 def orbit_position(horizontal: jax.Array,
                    vertical: jax.Array,
                    radius: jax.Array,
-                   convention: Convention = "p4d") -> jax.Array:
+                   convention: camera_settings.Convention = "p4d") -> jax.Array:
   """Camera centre [..., 3] on a sphere around the WORLD ORIGIN.
 
   Angles follow the references' look-at sampler: `horizontal` = pi/2 and
@@ -165,7 +154,7 @@ def orbit_position(horizontal: jax.Array,
   For the same `horizontal` the Portrait4D sampler mirrors x relative to EG3D's:
   horizontal > pi/2 moves a p4d camera towards -x and an eg3d camera to +x.
   """
-  check_convention(convention)
+  camera_settings.check_convention(convention)
   v = jnp.clip(jnp.asarray(vertical, jnp.float32), 1e-5, jnp.pi - 1e-5)
   h = jnp.asarray(horizontal, jnp.float32)
   r = jnp.asarray(radius, jnp.float32)
@@ -183,7 +172,8 @@ def look_at_pose(horizontal: jax.Array,
                  radius: jax.Array,
                  pivot: jax.Array = (0.0, 0.0, 0.0),
                  roll: jax.Array = 0.0,
-                 convention: Convention = "p4d") -> jax.Array:
+                 convention: camera_settings.Convention = "p4d"
+                 ) -> jax.Array:
   """The references' look-at pose sampler (zero spread) -> cam2world [..., 4, 4].
 
   The camera sits at `orbit_position(...)` and looks at `pivot` [..., 3].
@@ -202,15 +192,15 @@ def look_at_pose(horizontal: jax.Array,
   return look_at(origin, pivot, up, convention)
 
 
-def convert_convention(cam2world: jax.Array, src: Convention,
-                       dst: Convention) -> jax.Array:
+def convert_convention(cam2world: jax.Array, src: camera_settings.Convention,
+                       dst: camera_settings.Convention) -> jax.Array:
   """Re-expresses cam2world [..., 4, 4] in another axis convention.
 
   The physical camera (centre, viewing direction, image orientation) is
   unchanged: only the camera's own y and z axes flip.
   """
-  check_convention(src)
-  check_convention(dst)
+  camera_settings.check_convention(src)
+  camera_settings.check_convention(dst)
   if src == dst:
     return cam2world
   flip = jnp.array([1.0, -1.0, -1.0, 1.0], cam2world.dtype)
@@ -240,23 +230,25 @@ def camera_center(cam2world: jax.Array) -> jax.Array:
 
 
 def viewing_direction(cam2world: jax.Array,
-                      convention: Convention = "p4d") -> jax.Array:
+                      convention: camera_settings.Convention = "p4d"
+                      ) -> jax.Array:
   """Unit optical axis in world space [..., 3]."""
-  check_convention(convention)
+  camera_settings.check_convention(convention)
   axis = cam2world[..., :3, 2]
   return -axis if convention == "p4d" else axis
 
 
 def project_points(points: jax.Array, cam2world: jax.Array,
                    intrinsics: jax.Array,
-                   convention: Convention = "p4d") -> tuple[jax.Array, jax.Array]:
+                   convention: camera_settings.Convention = "p4d"
+                   ) -> tuple[jax.Array, jax.Array]:
   """World points [..., N, 3] -> normalised image coords [..., N, 2] and depth.
 
   Coordinates are (x along columns, y along rows) in [0, 1] across the image,
   the inverse of `rays.generate_rays`; depth [..., N] is the distance in front
   of the camera along its optical axis (> 0 when visible).
   """
-  check_convention(convention)
+  camera_settings.check_convention(convention)
   c2w = convert_convention(cam2world, convention, "eg3d")
   w2c = world_to_camera(c2w)
   cam = (jnp.einsum("...ij,...nj->...ni", w2c[..., :3, :3], points) +
@@ -270,28 +262,13 @@ def project_points(points: jax.Array, cam2world: jax.Array,
 # Portrait4D's random-view distribution.
 
 
-@dataclasses.dataclass(frozen=True)
-class RandomViewRanges:
-  """Uniform ranges of Portrait4D's random training view (radians, world units).
-
-  yaw: offset of the horizontal angle from frontal; positive yaw moves a p4d
-  camera towards -x. elevation_param: `a` in vertical = pi/2 - a (a > 0 puts
-  the camera above the face). Pivot and radius ranges as in the reference.
-  """
-  yaw: tuple[float, float] = (-0.78, 0.78)
-  elevation_param: tuple[float, float] = (-0.25, 0.65)
-  roll: tuple[float, float] = (-0.25, 0.25)
-  radius: tuple[float, float] = (3.65, 4.45)
-  pivot_xy: tuple[float, float] = (-0.03, 0.03)
-  pivot_z: tuple[float, float] = (0.06, 0.12)
-
-
 def random_view_pose(yaw: jax.Array,
                      elevation_param: jax.Array,
                      roll: jax.Array,
                      radius: jax.Array,
                      pivot: jax.Array,
-                     convention: Convention = "p4d") -> jax.Array:
+                     convention: camera_settings.Convention = "p4d"
+                     ) -> jax.Array:
   """cam2world [..., 4, 4] for `RandomViewRanges`-style values (yaw offset
   from frontal, elevation parameter a, roll, radius, pivot [..., 3])."""
   return look_at_pose(jnp.pi / 2 + jnp.asarray(yaw), jnp.pi / 2 -
@@ -299,10 +276,12 @@ def random_view_pose(yaw: jax.Array,
                       convention)
 
 
-def sample_random_views(key: jax.Array,
-                        batch: int,
-                        ranges: RandomViewRanges = RandomViewRanges(),
-                        convention: Convention = "p4d") -> jax.Array:
+def sample_random_views(
+    key: jax.Array,
+    batch: int,
+    ranges: camera_settings.RandomViewRanges = (
+        camera_settings.RandomViewRanges()),
+    convention: camera_settings.Convention = "p4d") -> jax.Array:
   """Draws `batch` cam2world matrices [batch, 4, 4] from `ranges`."""
   keys = jax.random.split(key, 6)
 

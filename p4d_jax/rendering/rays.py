@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 
 
@@ -23,7 +24,7 @@ def generate_rays(cam2world: jax.Array,
                   intrinsics: jax.Array,
                   height: int,
                   width: int | None = None,
-                  convention: cameras.Convention = "p4d"
+                  convention: camera_settings.Convention = "p4d"
                   ) -> tuple[jax.Array, jax.Array]:
   """Ray origins and unit directions for every pixel.
 

@@ -13,14 +13,13 @@ coefficients (see `volume.sample_coefficients`).
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Literal
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 
-from p4d_jax.rendering import cameras
 from p4d_jax.rendering import rays as rays_lib
+from p4d_jax.rendering import render_config
 from p4d_jax.rendering import sampling
 from p4d_jax.rendering import triplane
 from p4d_jax.rendering import volume
@@ -31,90 +30,9 @@ FieldFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 DecoderFn = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
 
 
-@dataclasses.dataclass(frozen=True)
-class RenderConfig:
-  """Static rendering options (hashable: usable as a jit static argument).
-
-  Attributes:
-    num_coarse: stratified samples per ray (S).
-    num_fine: importance samples per ray (0 disables the fine pass).
-    box_warp: side of the world box mapped onto the planes.
-    plane_axes: "p4d" ((x,y),(y,z),(z,x)) or "eg3d" ((x,y),(x,z),(z,x)).
-    aggregation: "mean" or "sum" of the three plane features.
-    ray_range: fixed (near, far), or None for Portrait4D's auto-plane range
-      |cam_z| -+ box_warp * box_warp_scale / 2 (needs the cameras).
-    disparity: stratify in inverse depth (EG3D option; fixed range only).
-    jitter: "per_camera" (one stratified jitter per camera and sample, shared
-      by its rays, as Portrait4D) or "per_ray" (EG3D).
-    white_background: add the residual transmittance to every channel.
-    chunk_rays: rays per chunk (None renders all rays at once); chunks run
-      sequentially under lax.map, bounding memory for large images.
-    remat: recompute each chunk in the backward pass instead of storing it.
-    camera_convention: axis convention of cameras given to `render_image`.
-  """
-  num_coarse: int = 48
-  num_fine: int = 48
-  box_warp: float = 1.3
-  plane_axes: triplane.PlaneAxes = "p4d"
-  aggregation: str = "mean"
-  ray_range: tuple[float, float] | None = None
-  disparity: bool = False
-  jitter: Literal["per_camera", "per_ray"] = "per_camera"
-  white_background: bool = False
-  chunk_rays: int | None = None
-  remat: bool = False
-  camera_convention: cameras.Convention = "p4d"
-
-  def __post_init__(self):
-    if self.num_coarse < 2:
-      raise ValueError(f"num_coarse must be >= 2, got {self.num_coarse}.")
-    if self.num_fine and self.num_coarse < 4:
-      raise ValueError("Importance sampling needs num_coarse >= 4.")
-    if self.jitter not in ("per_camera", "per_ray"):
-      raise ValueError(f"Unknown jitter mode {self.jitter!r}.")
-    if self.disparity and self.ray_range is None:
-      raise ValueError("disparity sampling needs a fixed ray_range.")
-    triplane.check_options(self.plane_axes, self.aggregation)
-    cameras.check_convention(self.camera_convention)
-
-  def config_fields(self) -> dict:
-    """The fields for a config file; `from_config` inverts it. A config has
-    no None to override later, so the auto-plane range is the string
-    "auto-plane"."""
-    fields = dataclasses.asdict(self)
-    fields["ray_range"] = fields["ray_range"] or "auto-plane"
-    return fields
-
-  @classmethod
-  def from_config(cls, config) -> "RenderConfig":
-    """From a `configs/render.py` ConfigDict (or any mapping of the fields)."""
-    fields = dict(config)
-    unknown = set(fields) - {f.name for f in dataclasses.fields(cls)}
-    if unknown:
-      raise ValueError(f"Unknown render option(s) {sorted(unknown)}.")
-    if fields.get("ray_range") == "auto-plane":
-      fields["ray_range"] = None
-    elif fields.get("ray_range") is not None:
-      fields["ray_range"] = tuple(fields["ray_range"])
-    return cls(**fields)
-
-  @classmethod
-  def preset(cls, name: str, **overrides) -> "RenderConfig":
-    """The reference renderers' settings: "p4d" (default) or "eg3d" (FFHQ)."""
-    presets = {
-        "p4d": dict(),
-        "eg3d": dict(box_warp=1.0, plane_axes="eg3d", ray_range=(2.25, 3.3),
-                     jitter="per_ray", camera_convention="eg3d"),
-    }
-    if name not in presets:
-      raise ValueError(f"Unknown render preset {name!r}; use one of "
-                       f"{tuple(presets)}.")
-    return cls(**{**presets[name], **overrides})
-
-
 def triplane_field(planes: jax.Array,
                    decoder: DecoderFn,
-                   cfg: RenderConfig,
+                   cfg: render_config.RenderConfig,
                    box_warp_scale: jax.Array | float = 1.0) -> FieldFn:
   """The field of a batch of tri-planes [B, 3, H, W, C] and a decoder.
 
@@ -142,7 +60,7 @@ def triplane_field(planes: jax.Array,
   return field_fn
 
 
-def ray_bounds(cfg: RenderConfig,
+def ray_bounds(cfg: render_config.RenderConfig,
                cam2world: jax.Array | None,
                batch: int,
                box_warp_scale: jax.Array | float = 1.0
@@ -224,7 +142,7 @@ def render_rays(field_fn: FieldFn,
                 directions: jax.Array,
                 near: jax.Array,
                 far: jax.Array,
-                cfg: RenderConfig,
+                cfg: render_config.RenderConfig,
                 *,
                 key: jax.Array | None = None,
                 jitter: jax.Array | None = None,
@@ -314,7 +232,7 @@ def render_image(planes: jax.Array,
                  intrinsics: jax.Array,
                  height: int,
                  width: int | None,
-                 cfg: RenderConfig,
+                 cfg: render_config.RenderConfig,
                  *,
                  key: jax.Array,
                  box_warp_scale: jax.Array | float = 1.0,

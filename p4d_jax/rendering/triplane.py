@@ -14,34 +14,14 @@ times faster than gathering `[N, corners, C]` and reducing over the corners.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import jax
 import jax.numpy as jnp
 
-PlaneAxes = Literal["p4d", "eg3d"]
-
-# (gx, gy) world axes of planes 0, 1, 2. Plane 1 is the one that differs.
-PLANE_AXES = {
-    "p4d": ((0, 1), (1, 2), (2, 0)),
-    "eg3d": ((0, 1), (0, 2), (2, 0)),
-}
-AGGREGATIONS = ("mean", "sum")
-
-
-def check_options(plane_axes: str | None = None,
-                  aggregation: str | None = None) -> None:
-  """Raises a ValueError naming the choices for an unknown option."""
-  if plane_axes is not None and plane_axes not in PLANE_AXES:
-    raise ValueError(f"Unknown plane_axes {plane_axes!r}; use one of "
-                     f"{tuple(PLANE_AXES)}.")
-  if aggregation is not None and aggregation not in AGGREGATIONS:
-    raise ValueError(f"Unknown aggregation {aggregation!r}; use one of "
-                     f"{AGGREGATIONS}.")
+from p4d_jax.rendering import render_config
 
 
 def project_to_planes(points: jax.Array,
-                      plane_axes: PlaneAxes = "p4d",
+                      plane_axes: render_config.PlaneAxes = "p4d",
                       box_warp: float = 1.3,
                       box_warp_scale: jax.Array | float = 1.0) -> jax.Array:
   """World points [..., 3] -> per-plane grid coordinates [..., 3, 2].
@@ -50,10 +30,10 @@ def project_to_planes(points: jax.Array,
   `box_warp * box_warp_scale` centred at the origin maps to [-1, 1].
   `box_warp_scale` broadcasts against `points[..., 0]`.
   """
-  check_options(plane_axes)
+  render_config.check_options(plane_axes)
   scale = 2.0 / (box_warp * jnp.asarray(box_warp_scale, points.dtype))
   scaled = points * jnp.asarray(scale)[..., None]
-  index = jnp.asarray(PLANE_AXES[plane_axes])  # [3, 2]
+  index = jnp.asarray(render_config.PLANE_AXES[plane_axes])  # [3, 2]
   return scaled[..., index]
 
 
@@ -119,7 +99,7 @@ def lookup_triplane(table: jax.Array, scene_start: jax.Array, grids: jax.Array,
   `scene_start` [N] is the table row of plane 0's first texel of each point's
   scene; planes 1 and 2 follow at offsets H*W and 2*H*W.
   """
-  check_options(aggregation=aggregation)
+  render_config.check_options(aggregation=aggregation)
   plane_size = height * width
   total = None
   for p in range(3):
@@ -130,7 +110,7 @@ def lookup_triplane(table: jax.Array, scene_start: jax.Array, grids: jax.Array,
 
 def sample_planes(planes: jax.Array,
                   points: jax.Array,
-                  plane_axes: PlaneAxes = "p4d",
+                  plane_axes: render_config.PlaneAxes = "p4d",
                   box_warp: float = 1.3,
                   box_warp_scale: jax.Array | float = 1.0) -> jax.Array:
   """Per-plane features of world points, before aggregation.
@@ -159,12 +139,12 @@ def sample_planes(planes: jax.Array,
 
 def sample_triplane(planes: jax.Array,
                     points: jax.Array,
-                    plane_axes: PlaneAxes = "p4d",
+                    plane_axes: render_config.PlaneAxes = "p4d",
                     box_warp: float = 1.3,
                     box_warp_scale: jax.Array | float = 1.0,
                     aggregation: str = "mean") -> jax.Array:
   """Aggregated features [B, M, C] of world points [B, M, 3]."""
-  check_options(plane_axes, aggregation)
+  render_config.check_options(plane_axes, aggregation)
   per_plane = sample_planes(planes, points, plane_axes, box_warp,
                             box_warp_scale)
   total = per_plane.sum(axis=1)

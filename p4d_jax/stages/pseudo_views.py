@@ -37,6 +37,7 @@ from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
 from p4d_jax.parallel import hosts
 from p4d_jax.progress import Progress
+from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 
 def shard_clips(num_clips: int, num_shards: int) -> list[range]:
@@ -56,7 +57,8 @@ def process_shards(num_shards: int, process_index: int,
 
 @functools.partial(jax.jit, static_argnames=("views", "ranges"))
 def frame_cameras(seed: int, clip_ids: jax.Array, frame_indices: jax.Array,
-                  views: int, ranges: cameras.RandomViewRanges) -> jax.Array:
+                  views: int,
+                  ranges: camera_settings.RandomViewRanges) -> jax.Array:
   """[F] clip ids and frame indices -> cam2world [F, views, 4, 4], each
   frame's draw seeded by (seed, clip id, frame index) alone."""
   base = jax.random.fold_in(jax.random.key(seed), 0)
@@ -133,7 +135,7 @@ class Settings:
   clips: str                 # the clip source's name
   num_clips: int
   views: int
-  ranges: cameras.RandomViewRanges
+  ranges: camera_settings.RandomViewRanges
   seed: int
   num_shards: int
   frames_per_batch: int

@@ -11,8 +11,8 @@ import ml_collections
 import pytest
 
 from p4d_jax import config_bridge
-from p4d_jax.models import synthesizer
-from p4d_jax.rendering import render
+from p4d_jax.models import sizes as sizes_lib
+from p4d_jax.rendering import render_config
 from p4d_jax.train import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -25,10 +25,11 @@ def _load(name):
 
 @pytest.mark.parametrize("arg", ["p4d", "eg3d", "tiny"])
 def test_render_config_presets_build_render_configs(arg):
-  cfg = render.RenderConfig.from_config(_load("render").get_config(arg))
-  expected = {"p4d": render.RenderConfig(),
-              "eg3d": render.RenderConfig.preset("eg3d"),
-              "tiny": render.RenderConfig(num_coarse=12, num_fine=12)}[arg]
+  cfg = render_config.RenderConfig.from_config(_load("render").get_config(arg))
+  expected = {"p4d": render_config.RenderConfig(),
+              "eg3d": render_config.RenderConfig.preset("eg3d"),
+              "tiny": render_config.RenderConfig(num_coarse=12,
+                                                 num_fine=12)}[arg]
   assert cfg == expected
 
 
@@ -40,8 +41,9 @@ def test_render_config_rejects_typos():
   config.lock()  # As the command-line loader does.
   with pytest.raises(AttributeError):
     config.num_corase = 3  # pylint: disable=attribute-defined-outside-init
-  with pytest.raises(ValueError, match="Unknown render option"):
-    render.RenderConfig.from_config({**config.to_dict(), "num_corase": 3})
+  with pytest.raises(ValueError, match=r"config.render: unknown key"):
+    render_config.RenderConfig.from_config({**config.to_dict(),
+                                            "num_corase": 3})
 
 
 @pytest.mark.parametrize("arg", ["tiny", "paper"])
@@ -49,11 +51,11 @@ def test_psi3d_config_round_trips_the_model_sizes(arg):
   module = _load("psi3d")
   config = module.get_config(arg)
   config.lock()
-  sizes = synthesizer.SynthesizerSizes.from_config(config.model)
-  tiny = synthesizer.SynthesizerSizes.tiny()
+  sizes = sizes_lib.SynthesizerSizes.from_config(config.model)
+  tiny = sizes_lib.SynthesizerSizes.tiny()
   expected = {"tiny": dataclasses.replace(tiny, superres=dataclasses.replace(
       tiny.superres, widths=(16,))),
-              "paper": synthesizer.SynthesizerSizes.paper()}[arg]
+              "paper": sizes_lib.SynthesizerSizes.paper()}[arg]
   assert sizes == expected
   factor = sizes.superres.factor
   assert config.neural_resolution * factor == config.image_size
@@ -66,13 +68,13 @@ def test_psi3d_config_rejects_unknown_arguments_and_keys():
   config = module.get_config("tiny")
   config.model.canonical.dimm = 3
   with pytest.raises(ValueError, match=r"model.canonical: unknown key"):
-    synthesizer.SynthesizerSizes.from_config(config.model)
+    sizes_lib.SynthesizerSizes.from_config(config.model)
 
 
 @pytest.mark.parametrize("arg", ["tiny", "paper"])
 def test_psi3d_config_builds_its_render_and_loop_settings(arg):
   config = _load("psi3d").get_config(arg)
-  cfg = render.RenderConfig.from_config(config.render)
+  cfg = render_config.RenderConfig.from_config(config.render)
   samples = {"tiny": 24, "paper": 48}[arg]
   assert (cfg.num_coarse, cfg.num_fine, cfg.box_warp) == (samples, samples,
                                                           1.3)
@@ -81,12 +83,12 @@ def test_psi3d_config_builds_its_render_and_loop_settings(arg):
   assert loop_cfg.total_steps > loop_cfg.checkpoint_every > 0
 
 
-def test_psi3d_config_check_names_the_resolution_mismatch():
+def test_psi3d_task_checks_the_resolution_after_overrides():
   from p4d_jax.tasks import psi3d   # pylint: disable=import-outside-toplevel
   config = _load("psi3d").get_config("tiny")
-  config.neural_resolution = 16
+  config.neural_resolution = 16   # as --config.neural_resolution=16 would
   with pytest.raises(ValueError, match="neural_resolution 16 .* image_size 64"):
-    psi3d.check_config(config)
+    psi3d.Psi3dTask(config)
 
 
 def loop_config(train):
@@ -124,7 +126,7 @@ def test_command_line_overrides_as_documented():
   config = ml_collections.ConfigDict(json.loads(done.stdout))
   assert loop_config(config.train).mesh == (("data", 4), ("fsdp", 2))
   assert config.loss.depth == 0.5
-  assert synthesizer.SynthesizerSizes.from_config(
+  assert sizes_lib.SynthesizerSizes.from_config(
       config.model).superres.widths == (32,)
   typo = parse("--config.train.totl_steps=3")
   assert typo.returncode != 0 and "totl_steps" in typo.stderr

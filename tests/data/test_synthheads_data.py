@@ -14,6 +14,7 @@ from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import motion
 from p4d_jax.data.synthheads import params as P
 from p4d_jax.data.synthheads import render
+from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 
 from tools import make_synthheads
@@ -73,7 +74,7 @@ def test_still_cameras_follow_portrait4d_random_views(data_dir):
       "multiview", "tiny", "train", data_dir)])
   c2w, intr = (np.asarray(x) for x in cameras.unpack_label(labels))
   centers = c2w[:, :3, 3]
-  ranges = cameras.RandomViewRanges()
+  ranges = camera_settings.RandomViewRanges()
   dist = np.linalg.norm(centers, axis=-1)
   assert np.all(dist >= ranges.radius[0] - 1e-4)
   assert np.all(dist <= ranges.radius[1] + 1e-4)

@@ -9,7 +9,7 @@ from p4d_jax.data.synthheads import motion
 from p4d_jax.data.synthheads import params as P
 from p4d_jax.data.synthheads import render
 from p4d_jax.evaluation import motion_fit as F
-from p4d_jax.rendering import cameras
+from p4d_jax.rendering import camera_settings
 
 TRUTH = np.concatenate([
     P.expression_vector(jaw_open=0.7, smile=0.4, blink_left=0.8,
@@ -21,7 +21,7 @@ def exact_image(size):
   k = len(P.EXPRESSION)
   scene = examples.still_scene(0, 5, TRUTH[:k], TRUTH[k:])
   cam = np.asarray(motion.random_view_cameras(
-      np.random.default_rng(1), 1, cameras.RandomViewRanges()))[0]
+      np.random.default_rng(1), 1, camera_settings.RandomViewRanges()))[0]
   image = render.render(P.Scene(*(np.asarray(v)[None] for v in scene)),
                         cam[None], examples.INTRINSICS[None], size)["rgb"][0]
   return image, scene, cam

@@ -9,6 +9,7 @@ from flax import nnx
 
 from p4d_jax.models import attention as A
 from p4d_jax.models import canonical
+from p4d_jax.models import sizes as sizes_lib
 from tests.models import released
 
 def _reference_counts():
@@ -27,7 +28,7 @@ def _reference_counts():
 def test_paper_size_matches_the_released_network_exactly():
   """Counted without allocating: every submodule equals the released one."""
   model = nnx.eval_shape(lambda: canonical.EncoderCanonical(
-      canonical.CanonicalSizes.paper(), nnx.Rngs(0)))
+      sizes_lib.CanonicalSizes.paper(), nnx.Rngs(0)))
   n = canonical.parameter_count
   ours = {
       "total": n(model),
@@ -42,12 +43,12 @@ def test_paper_size_matches_the_released_network_exactly():
 
 
 def _tiny(seed=0):
-  return canonical.EncoderCanonical(canonical.CanonicalSizes.tiny(),
+  return canonical.EncoderCanonical(sizes_lib.CanonicalSizes.tiny(),
                                     nnx.Rngs(seed))
 
 
 def _inputs(key, batch=2):
-  s = canonical.CanonicalSizes.tiny()
+  s = sizes_lib.CanonicalSizes.tiny()
   k1, k2, k3 = jax.random.split(key, 3)
   return (jax.random.normal(k1, (batch, 8, 8, s.in_channels)),
           jax.random.normal(k2, (batch, s.motion_dim)),
@@ -66,7 +67,7 @@ def test_output_shape_is_four_times_the_feature_grid():
   model = _tiny()
   feats, src, drv = _inputs(jax.random.key(0))
   out = model(feats, src, drv, jnp.ones(2))
-  assert out.shape == (2, 32, 32, canonical.CanonicalSizes.tiny().out_channels)
+  assert out.shape == (2, 32, 32, sizes_lib.CanonicalSizes.tiny().out_channels)
 
 
 def test_motion_scale_zero_ignores_motion_exactly():

@@ -9,6 +9,7 @@ from flax import nnx
 
 from p4d_jax.models import canonical
 from p4d_jax.models import encoders
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import triplane_decoder
 from tests.models import released
 
@@ -16,11 +17,11 @@ from tests.models import released
 @released.needs_keys
 @pytest.mark.parametrize("prefix, build", [
     ("encoder_detail", lambda: encoders.EncoderDetail(
-        encoders.DetailSizes(), nnx.Rngs(0))),
+        sizes_lib.DetailSizes(), nnx.Rngs(0))),
     ("background", lambda: encoders.EncoderBackground(
-        encoders.BackgroundSizes(), nnx.Rngs(0))),
+        sizes_lib.BackgroundSizes(), nnx.Rngs(0))),
     ("generator_triplane", lambda: triplane_decoder.DecoderTriplane(
-        triplane_decoder.TriplaneSizes(), nnx.Rngs(0))),
+        sizes_lib.TriplaneSizes(), nnx.Rngs(0))),
 ])
 def test_paper_sizes_match_the_released_network(prefix, build):
   model = nnx.eval_shape(build)
@@ -36,13 +37,13 @@ def test_coordinate_channels_run_x_then_y_from_minus_one_to_one():
 
 def test_shapes_at_tiny_size():
   image = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3), minval=-1)
-  detail = encoders.EncoderDetail(encoders.DetailSizes.tiny(), nnx.Rngs(0))
+  detail = encoders.EncoderDetail(sizes_lib.DetailSizes.tiny(), nnx.Rngs(0))
   feats = detail(image)
   assert feats.shape == (2, 16, 16, 24)
-  bg = encoders.EncoderBackground(encoders.BackgroundSizes.tiny(),
+  bg = encoders.EncoderBackground(sizes_lib.BackgroundSizes.tiny(),
                                   nnx.Rngs(0))
   assert bg(image).shape == (2, 32, 32, 8)
-  dec = triplane_decoder.DecoderTriplane(triplane_decoder.TriplaneSizes.tiny(),
+  dec = triplane_decoder.DecoderTriplane(sizes_lib.TriplaneSizes.tiny(),
                                          nnx.Rngs(0))
   planes = dec(jnp.ones((2, 16, 16, 24)), feats)
   assert planes.shape == (2, 3, 16, 16, 8)
@@ -50,7 +51,7 @@ def test_shapes_at_tiny_size():
 
 def test_plane_k_holds_channels_k_times_c_of_the_last_conv():
   """The reference views 3*C channels as (3, C): plane-major."""
-  dec = triplane_decoder.DecoderTriplane(triplane_decoder.TriplaneSizes.tiny(),
+  dec = triplane_decoder.DecoderTriplane(sizes_lib.TriplaneSizes.tiny(),
                                          nnx.Rngs(0))
   captured = {}
   last = dec.conv_last
@@ -74,13 +75,13 @@ def test_plane_k_holds_channels_k_times_c_of_the_last_conv():
 def test_global_encoder_paper_size_matches_the_released_network():
   from p4d_jax.models import global_encoder
   model = nnx.eval_shape(lambda: global_encoder.EncoderGlobal(
-      global_encoder.GlobalSizes(), nnx.Rngs(0)))
+      sizes_lib.GlobalSizes(), nnx.Rngs(0)))
   assert canonical.parameter_count(model) == released.count("encoder_global")
 
 
 def test_global_encoder_has_output_stride_eight():
   from p4d_jax.models import global_encoder
-  enc = global_encoder.EncoderGlobal(global_encoder.GlobalSizes.tiny(),
+  enc = global_encoder.EncoderGlobal(sizes_lib.GlobalSizes.tiny(),
                                      nnx.Rngs(0))
   out = enc(jax.random.uniform(jax.random.key(0), (1, 64, 64, 3), minval=-1))
   assert out.shape == (1, 8, 8, 32)

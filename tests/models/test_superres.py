@@ -8,13 +8,14 @@ import numpy as np
 from flax import nnx
 
 from p4d_jax.models import canonical
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import superres
 from tests.models import released
 
 @released.needs_keys
 def test_paper_size_is_the_released_one_less_the_unused_noise_scalars():
   model = nnx.eval_shape(lambda: superres.SuperResolution(
-      superres.SuperResSizes(), nnx.Rngs(0)))
+      sizes_lib.SuperResSizes(), nnx.Rngs(0)))
   assert released.count("superresolution") == 1_649_578
   assert canonical.parameter_count(model) == (
       released.count("superresolution") -
@@ -63,7 +64,7 @@ def test_torgb_is_a_style_scaled_1x1_conv():
 
 
 def test_tiny_super_resolution_quadruples_the_size():
-  sr = superres.SuperResolution(superres.SuperResSizes.tiny(), nnx.Rngs(0))
+  sr = superres.SuperResolution(sizes_lib.SuperResSizes.tiny(), nnx.Rngs(0))
   feats = jax.random.uniform(jax.random.key(0), (2, 8, 8, 8))
   out = sr(feats, feats[..., :3] * 2 - 1)
   assert out.shape == (2, 32, 32, 3)
@@ -71,7 +72,7 @@ def test_tiny_super_resolution_quadruples_the_size():
 
 
 def test_one_block_super_resolution_doubles_the_size():
-  sizes = superres.SuperResSizes(in_channels=8, widths=(16,), w_dim=16)
+  sizes = sizes_lib.SuperResSizes(in_channels=8, widths=(16,), w_dim=16)
   assert sizes.factor == 2
   sr = superres.SuperResolution(sizes, nnx.Rngs(0))
   feats = jax.random.uniform(jax.random.key(0), (2, 8, 8, 8))

@@ -7,9 +7,10 @@ import pytest
 from flax import nnx
 
 from p4d_jax.models import canonical
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
 from p4d_jax.rendering import cameras
-from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 from tests.models import released
 
 PARTS = ("encoder_global", "encoder_detail", "encoder_canonical",
@@ -23,7 +24,7 @@ def test_paper_size_equals_the_released_generator():
   unused = released.noise_scalars("superresolution")
   expected["superresolution"] -= unused
   model = nnx.eval_shape(lambda: synthesizer.Synthesizer(
-      synthesizer.SynthesizerSizes.paper(), nnx.Rngs(0)))
+      sizes_lib.SynthesizerSizes.paper(), nnx.Rngs(0)))
   ours = {p: canonical.parameter_count(getattr(model, p)) for p in PARTS}
   assert ours == expected
   assert unused == 4
@@ -35,16 +36,16 @@ def _run(model, image, motion_a, motion_b, scale):
   c2w = cameras.look_at_pose(jnp.array([1.4, 1.8]), jnp.pi / 2, 4.0,
                              (0.0, 0.0, 0.09))
   intr = cameras.focal_intrinsics(jnp.full((2,), cameras.P4D_FOCAL))
-  cfg = render.RenderConfig(num_coarse=8, num_fine=8)
+  cfg = render_config.RenderConfig(num_coarse=8, num_fine=8)
   return model(image, motion_a, motion_b, scale, c2w, intr, resolution=16,
                cfg=cfg, key=jax.random.key(0))
 
 
 @pytest.fixture(scope="module")
 def tiny():
-  model = synthesizer.Synthesizer(synthesizer.SynthesizerSizes.tiny(),
+  model = synthesizer.Synthesizer(sizes_lib.SynthesizerSizes.tiny(),
                                   nnx.Rngs(0))
-  d = synthesizer.SynthesizerSizes.tiny().canonical.motion_dim
+  d = sizes_lib.SynthesizerSizes.tiny().canonical.motion_dim
   keys = jax.random.split(jax.random.key(1), 3)
   image = jax.random.uniform(keys[0], (2, 64, 64, 3), minval=-1.0)
   return model, image, jax.random.normal(keys[1], (2, d)), jax.random.normal(
@@ -89,7 +90,7 @@ def test_gradients_reach_every_part(tiny):
 
 def test_mismatched_sizes_name_both_fields():
   import dataclasses
-  sizes = synthesizer.SynthesizerSizes.tiny()
+  sizes = sizes_lib.SynthesizerSizes.tiny()
   bad = dataclasses.replace(sizes, detail=dataclasses.replace(sizes.detail,
                                                               width=7))
   with pytest.raises(ValueError, match="detail.width=7"):

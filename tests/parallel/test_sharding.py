@@ -7,11 +7,12 @@ import pytest
 from flax import nnx
 from jax.sharding import PartitionSpec as P
 
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.parallel import sharding
 from p4d_jax.rendering import cameras
-from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 
 
 @pytest.mark.parametrize("shape, expected", [
@@ -40,7 +41,7 @@ def test_fsdp_shards_almost_every_paper_parameter():
   """The paper-size synthesizer on fsdp=4: every spec divides, and all but
   a sliver of the 223M parameters are split (biases of odd sizes stay)."""
   model = nnx.eval_shape(lambda: synthesizer.Synthesizer(
-      synthesizer.SynthesizerSizes.paper(), nnx.Rngs(0)))
+      sizes_lib.SynthesizerSizes.paper(), nnx.Rngs(0)))
   state = nnx.state(model, nnx.Param)
   mesh = mesh_lib.make_mesh({"data": 2, "fsdp": 4})
   shards = sharding.param_shardings(state, mesh)
@@ -57,7 +58,7 @@ def test_fsdp_shards_almost_every_paper_parameter():
 
 def test_parameter_paths_read_like_module_attributes():
   model = nnx.eval_shape(lambda: synthesizer.Synthesizer(
-      synthesizer.SynthesizerSizes.tiny(), nnx.Rngs(0)))
+      sizes_lib.SynthesizerSizes.tiny(), nnx.Rngs(0)))
   names = []
   jax.tree_util.tree_map_with_path(
       lambda p, x: names.append(sharding.path_name(p)),
@@ -84,7 +85,7 @@ def test_rules_first_match_and_named_errors():
 
 @pytest.fixture(scope="module")
 def tiny_model():
-  return synthesizer.Synthesizer(synthesizer.SynthesizerSizes.tiny(),
+  return synthesizer.Synthesizer(sizes_lib.SynthesizerSizes.tiny(),
                                  nnx.Rngs(0))
 
 
@@ -94,7 +95,7 @@ def _forward(graphdef, params, image, motion):
                              jnp.pi / 2, 4.0, (0.0, 0.0, 0.09))
   intr = cameras.focal_intrinsics(jnp.full((8,), cameras.P4D_FOCAL))
   out = model(image, motion, motion, jnp.ones(8), c2w, intr, resolution=8,
-              cfg=render.RenderConfig(num_coarse=6, num_fine=6),
+              cfg=render_config.RenderConfig(num_coarse=6, num_fine=6),
               key=jax.random.key(0))
   return out["image"], out["planes"]
 
@@ -103,7 +104,7 @@ def _forward(graphdef, params, image, motion):
                                    {"data": 2, "fsdp": 2, "model": 2}])
 def test_sharded_forward_equals_unsharded(tiny_model, shape):
   graphdef, params = nnx.split(tiny_model, nnx.Param)
-  d = synthesizer.SynthesizerSizes.tiny().canonical.motion_dim
+  d = sizes_lib.SynthesizerSizes.tiny().canonical.motion_dim
   image = jax.random.uniform(jax.random.key(1), (8, 32, 32, 3), minval=-1.0)
   motion = jax.random.normal(jax.random.key(2), (8, d))
   fwd = jax.jit(_forward, static_argnums=0)

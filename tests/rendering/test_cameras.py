@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 from p4d_jax.rendering import rays
 
@@ -18,7 +19,7 @@ ANGLES = dict(
 )
 
 
-@pytest.mark.parametrize("convention", cameras.CONVENTIONS)
+@pytest.mark.parametrize("convention", camera_settings.CONVENTIONS)
 def test_optical_axis_passes_through_pivot(convention):
   c2w = cameras.look_at_pose(**ANGLES, convention=convention)
   center = cameras.camera_center(c2w)
@@ -35,7 +36,7 @@ def test_optical_axis_passes_through_pivot(convention):
   np.testing.assert_allclose(dirs[:, 0], axis, atol=1e-6)
 
 
-@pytest.mark.parametrize("convention", cameras.CONVENTIONS)
+@pytest.mark.parametrize("convention", camera_settings.CONVENTIONS)
 def test_rotation_is_orthonormal_and_camera_on_sphere(convention):
   c2w = cameras.look_at_pose(**ANGLES, convention=convention)
   rot = c2w[:, :3, :3]
@@ -128,7 +129,7 @@ def test_world_to_camera_is_inverse():
 
 
 def test_random_views_follow_ranges_and_are_deterministic():
-  ranges = cameras.RandomViewRanges()
+  ranges = camera_settings.RandomViewRanges()
   a = cameras.sample_random_views(jax.random.key(3), 256, ranges)
   b = cameras.sample_random_views(jax.random.key(3), 256, ranges)
   np.testing.assert_array_equal(a, b)

@@ -24,6 +24,7 @@ from p4d_jax.models import field_mlp
 from p4d_jax.rendering import cameras
 from p4d_jax.rendering import rays
 from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 from p4d_jax.rendering import sampling
 from p4d_jax.rendering import triplane
 from p4d_jax.rendering import volume
@@ -233,7 +234,7 @@ def check_render(c, variant):
   b, m, _ = origins.shape
   jitter = d["rand_000"][..., 0]
   auto = opts["ray_start"] == "auto-plane"
-  cfg = render.RenderConfig(
+  cfg = render_config.RenderConfig(
       num_coarse=opts["depth_resolution"],
       num_fine=opts["depth_resolution_importance"],
       box_warp=opts["box_warp"],

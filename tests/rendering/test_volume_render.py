@@ -12,6 +12,7 @@ from p4d_jax.models import field_mlp
 from p4d_jax.rendering import cameras
 from p4d_jax.rendering import rays
 from p4d_jax.rendering import render
+from p4d_jax.rendering import render_config
 from p4d_jax.rendering import volume
 
 
@@ -51,8 +52,8 @@ def frontal_rays(b=1, res=16, focal=2.0, dist=4.0):
 def test_constant_density_alpha_is_one_minus_exp():
   """A constant density sigma over the sampled span L gives 1 - exp(-sigma L)."""
   origins, dirs = frontal_rays(b=2, res=4)
-  cfg = render.RenderConfig(num_coarse=24, num_fine=24, ray_range=(3.0, 5.0),
-                            jitter="per_ray")
+  cfg = render_config.RenderConfig(num_coarse=24, num_fine=24,
+                                   ray_range=(3.0, 5.0), jitter="per_ray")
   for density in (0.05, 0.7, 3.0):
     out = render.render_rays(constant_field(density), origins, dirs,
                              jnp.full((2,), 3.0), jnp.full((2,), 5.0), cfg,
@@ -81,7 +82,8 @@ def test_thin_slab_alpha_within_one_sample_spacing():
     return jnp.zeros((*points.shape[:-1], 3)), jnp.where(inside, raw_in,
                                                            raw_out)
   origins, dirs = frontal_rays(res=1)
-  cfg = render.RenderConfig(num_coarse=400, num_fine=0, ray_range=(3.0, 5.0))
+  cfg = render_config.RenderConfig(num_coarse=400, num_fine=0,
+                                   ray_range=(3.0, 5.0))
   out = render.render_rays(slab, origins, dirs, jnp.array([3.0]),
                            jnp.array([5.0]), cfg, jitter=jnp.zeros((1, 1, 400)))
   step = 2.0 / 399
@@ -95,8 +97,8 @@ def test_thin_slab_alpha_within_one_sample_spacing():
 def test_opaque_sphere_depth_and_silhouette():
   radius, dist, res, focal = 0.5, 4.0, 24, 2.0
   origins, dirs = frontal_rays(res=res, focal=focal, dist=dist)
-  cfg = render.RenderConfig(num_coarse=64, num_fine=64, ray_range=(3.0, 5.0),
-                            jitter="per_ray")
+  cfg = render_config.RenderConfig(num_coarse=64, num_fine=64,
+                                   ray_range=(3.0, 5.0), jitter="per_ray")
   out = render.render_rays(sphere_field(radius), origins, dirs,
                            jnp.array([3.0]), jnp.array([5.0]), cfg,
                            key=jax.random.key(1))
@@ -124,7 +126,8 @@ def test_opaque_sphere_depth_and_silhouette():
 
 def test_background_fills_residual_transmittance():
   origins, dirs = frontal_rays(res=8)
-  cfg = render.RenderConfig(num_coarse=32, num_fine=16, ray_range=(3.0, 5.0))
+  cfg = render_config.RenderConfig(num_coarse=32, num_fine=16,
+                                   ray_range=(3.0, 5.0))
   bg = jnp.broadcast_to(jnp.array([0.0, 1.0, 0.0]), (1, 64, 3))
   kw = dict(key=jax.random.key(2))
   plain = render.render_rays(sphere_field(0.5), origins, dirs, jnp.array([3.]),
@@ -157,7 +160,7 @@ def _render(planes, params, graphdef, c2w, intr, res, cfg, key):
 def test_chunked_equals_unchunked_including_gradients():
   planes, dec, c2w, intr, res = _tiny_scene()
   graphdef, params = nnx.split(dec)
-  base = render.RenderConfig(num_coarse=12, num_fine=12)
+  base = render_config.RenderConfig(num_coarse=12, num_fine=12)
   key = jax.random.key(3)
 
   def loss(planes, params, cfg):
@@ -178,7 +181,7 @@ def test_chunked_equals_unchunked_including_gradients():
 def test_jit_equals_eager_and_vmap_over_batch():
   planes, dec, c2w, intr, res = _tiny_scene(b=3)
   graphdef, params = nnx.split(dec)
-  cfg = render.RenderConfig(num_coarse=12, num_fine=8)
+  cfg = render_config.RenderConfig(num_coarse=12, num_fine=8)
   key = jax.random.key(4)
   eager = _render(planes, params, graphdef, c2w, intr, res, cfg, key)
   jitted = jax.jit(_render, static_argnums=(2, 5, 6))(
@@ -221,7 +224,7 @@ def test_gradients_are_finite_and_match_finite_differences():
     graphdef, params = nnx.split(dec)
     planes = planes.astype(jnp.float64)
     params = jax.tree.map(lambda x: x.astype(jnp.float64), params)
-    cfg = render.RenderConfig(num_coarse=16, num_fine=0)
+    cfg = render_config.RenderConfig(num_coarse=16, num_fine=0)
     key = jax.random.key(6)
 
     def loss(planes, params):
@@ -261,7 +264,8 @@ def test_gradients_are_finite_and_match_finite_differences():
 
 def test_per_camera_jitter_is_shared_by_rays():
   origins, dirs = frontal_rays(b=2, res=4)
-  cfg = render.RenderConfig(num_coarse=8, num_fine=0, ray_range=(3.0, 5.0))
+  cfg = render_config.RenderConfig(num_coarse=8, num_fine=0,
+                                   ray_range=(3.0, 5.0))
   out = render.render_rays(constant_field(0.5), origins, dirs,
                            jnp.full((2,), 3.0), jnp.full((2,), 5.0), cfg,
                            key=jax.random.key(7), return_intermediates=True)
@@ -273,7 +277,7 @@ def test_per_camera_jitter_is_shared_by_rays():
 
 def test_same_key_same_image_and_config_errors():
   planes, dec, c2w, intr, res = _tiny_scene()
-  cfg = render.RenderConfig(num_coarse=8, num_fine=8)
+  cfg = render_config.RenderConfig(num_coarse=8, num_fine=8)
   a = render.render_image(planes, dec, c2w, intr, res, res, cfg,
                           key=jax.random.key(8))
   b = render.render_image(planes, dec, c2w, intr, res, res, cfg,
@@ -283,9 +287,9 @@ def test_same_key_same_image_and_config_errors():
     render.render_rays(constant_field(1.0), *frontal_rays(), jnp.array([3.]),
                        jnp.array([5.]), cfg)
   with pytest.raises(ValueError, match="plane_axes"):
-    render.RenderConfig(plane_axes="xyz")
+    render_config.RenderConfig(plane_axes="xyz")
   with pytest.raises(ValueError, match="render preset"):
-    render.RenderConfig.preset("nerf")
+    render_config.RenderConfig.preset("nerf")
 
 
 def test_marcher_weights_match_a_python_loop():

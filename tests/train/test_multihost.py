@@ -20,17 +20,24 @@ CODE = textwrap.dedent("""
     import sys
     import jax
     import numpy as np
+    from absl import app
     from launch import main
     from p4d_jax.train import loop
     from tests.train import toy_task
-    # launch.main's own flag parsing, with a config file that imports models.
-    main.parse_flags([sys.argv[0], "--multihost", "--workdir", sys.argv[1],
-                      "--config=configs/psi3d.py:tiny"])
-    cfg = loop.LoopConfig(total_steps=int(sys.argv[2]), log_every=2,
-                          checkpoint_every={steps}, mesh=(("data", -1),))
-    state = loop.run(toy_task.ToyTask(), cfg, sys.argv[1])
-    print("RESULT", jax.process_index(), int(state["ids_seen"]),
-          np.asarray(state["params"]["w"]).tolist(), flush=True)
+
+    def train_toy(config, workdir):   # in place of config.task's training
+      del config
+      cfg = loop.LoopConfig(total_steps=int(sys.argv[2]), log_every=2,
+                            checkpoint_every={steps}, mesh=(("data", -1),))
+      state = loop.run(toy_task.ToyTask(), cfg, workdir)
+      print("RESULT", jax.process_index(), int(state["ids_seen"]),
+            np.asarray(state["params"]["w"]).tolist(), flush=True)
+
+    main.train = train_toy
+    # As `python -m launch.main` runs: absl reads the flags, loading a config
+    # file (which must leave JAX's backend alone), then main() joins the job.
+    app.run(main.main, argv=[sys.argv[0], "--multihost", "--workdir",
+                             sys.argv[1], "--config=configs/psi3d.py:tiny"])
 """).format(steps=STEPS)
 
 

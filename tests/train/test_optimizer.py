@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from p4d_jax.models import sizes
 from p4d_jax.models import synthesizer
 from p4d_jax.train import optimizer
 
@@ -12,7 +13,7 @@ from p4d_jax.train import optimizer
 def test_motion_group_holds_exactly_the_released_cross_lr_parameters():
   """Portrait4D's cross_lr_scale group holds 101,931,008 parameters."""
   model = nnx.eval_shape(lambda: synthesizer.Synthesizer(
-      synthesizer.SynthesizerSizes.paper(), nnx.Rngs(0)))
+      sizes.SynthesizerSizes.paper(), nnx.Rngs(0)))
   params = nnx.state(model, nnx.Param)
   labels = optimizer.group_labels(params, ((optimizer.MOTION_LAYERS, 2.5),))
   count = sum(int(np.prod(p.shape)) for p, l in zip(

@@ -22,6 +22,7 @@ from p4d_jax.data.synthheads import params as P
 from p4d_jax.data.synthheads import render
 from p4d_jax.inference import video_io
 from p4d_jax.progress import Progress
+from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 
 
@@ -55,7 +56,11 @@ def split_size(spec: Spec, split: str, kind: str = "multiview") -> int:
   return spec.clips if kind == "clips" else spec.identities
 
 
-INTRINSICS = np.asarray(cameras.focal_intrinsics(cameras.P4D_FOCAL), np.float32)
+# cameras.focal_intrinsics(P4D_FOCAL), written out in numpy: calling jnp at
+# import would start JAX's backend.
+INTRINSICS = np.array([[cameras.P4D_FOCAL, 0.0, 0.5],
+                       [0.0, cameras.P4D_FOCAL, 0.5],
+                       [0.0, 0.0, 1.0]], np.float32)
 
 
 def _label(cam2world: np.ndarray) -> np.ndarray:
@@ -116,7 +121,8 @@ def multiview(spec: Spec, split: str, progress: bool = True) -> Iterator:
     ident = identity_index(split, i)
     scene = still_scene(spec.seed, ident)
     cams = motion.random_view_cameras(P.rng_for(spec.seed, "camera", ident),
-                                      spec.views, cameras.RandomViewRanges())
+                                      spec.views,
+                                      camera_settings.RandomViewRanges())
     views = render_views(spec, [scene] * spec.views, cams)
     yield ident, dict(identity_index=ident, **scene._asdict(), **views)
     if bar:
@@ -184,7 +190,7 @@ def eval_pairs(spec: Spec, progress: bool = True) -> Iterator:
                           d_pose[drv_frame])
     target = source._replace(expression=driving.expression, pose=driving.pose)
     novel_rel = motion.random_view_cameras(rng, spec.novel_views,
-                                           cameras.RandomViewRanges())
+                                           camera_settings.RandomViewRanges())
     novel_world = np.asarray(render.head_to_world(target.pose)) @ novel_rel
     # Same identity: the target at the driving camera IS the driving frame.
     at_driver = [target] if cross else []

@@ -11,6 +11,7 @@ import dataclasses
 import numpy as np
 
 from p4d_jax.data.synthheads import params as P
+from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 
 
@@ -94,7 +95,7 @@ def clip_motion(rng: np.random.Generator, frames: int, fps: float,
 
 
 def random_view_cameras(rng: np.random.Generator, count: int,
-                        ranges: cameras.RandomViewRanges) -> np.ndarray:
+                        ranges: camera_settings.RandomViewRanges) -> np.ndarray:
   """`count` cam2world [count, 4, 4] from Portrait4D's view distribution."""
   u = lambda lo_hi, *shape: rng.uniform(*lo_hi, (count, *shape))  # noqa: E731
   pivot = np.concatenate([u(ranges.pivot_xy, 2), u(ranges.pivot_z, 1)], -1)
@@ -104,13 +105,13 @@ def random_view_cameras(rng: np.random.Generator, count: int,
 
 
 # Clip cameras: nearer frontal than the still's views (talking-head videos).
-CLIP_VIEWS = cameras.RandomViewRanges(yaw=(-0.35, 0.35),
-                                      elevation_param=(-0.1, 0.3),
-                                      roll=(-0.08, 0.08))
+CLIP_VIEWS = camera_settings.RandomViewRanges(yaw=(-0.35, 0.35),
+                                              elevation_param=(-0.1, 0.3),
+                                              roll=(-0.08, 0.08))
 
 
 def camera_track(rng: np.random.Generator, frames: int,
-                 ranges: cameras.RandomViewRanges = CLIP_VIEWS,
+                 ranges: camera_settings.RandomViewRanges = CLIP_VIEWS,
                  drift: float = 0.08) -> np.ndarray:
   """World cam2world [T, 4, 4]: one random view, slowly drifting."""
   u = lambda lo_hi, *shape: rng.uniform(*lo_hi, shape)  # noqa: E731

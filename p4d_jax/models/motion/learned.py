@@ -6,6 +6,7 @@ from __future__ import annotations
 from flax import nnx
 
 from p4d_jax.models import motion_encoder
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models.motion import source
 
 
@@ -13,8 +14,8 @@ class LearnedMotion(source.MotionSource):
   reads = "image"
   trainable = True
 
-  def sizes(self) -> motion_encoder.MotionSizes:
-    return motion_encoder.MotionSizes(widths=tuple(self.cfg.widths),
+  def sizes(self) -> sizes_lib.MotionSizes:
+    return sizes_lib.MotionSizes(widths=tuple(self.cfg.widths),
                                       dim=self.dim)
 
   def build(self, rngs: nnx.Rngs) -> nnx.Module:

@@ -32,7 +32,7 @@ sys.path.insert(0, ROOT)
 
 # pylint: disable=wrong-import-position
 from p4d_jax.data import builders  # noqa: E402
-from p4d_jax.inference import video_io  # noqa: E402
+from p4d_jax.media import atomic  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -177,10 +177,8 @@ class Pipeline:
     summary = dict(total_s=round(total, 1),
                    stage_s={k: round(v, 1) for k, v in self.timings.items()},
                    metrics=metrics, outputs=outputs)
-    with video_io.atomic_path(os.path.join(self.args.out,
-                                           "demo_summary.json")) as tmp:
-      with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2)
+    atomic.write_json(os.path.join(self.args.out, "demo_summary.json"),
+                      summary, indent=2)
     ran = ", ".join(f"{k} {v / 60:.1f}" for k, v in self.timings.items())
     done = (f"; done already: {', '.join(self.skipped)}" if self.skipped
             else "")

@@ -34,7 +34,7 @@ from configs import psi3d as psi3d_config  # noqa: E402
 from p4d_jax.data import pseudo_view_records  # noqa: E402
 from p4d_jax.data import pseudo_views  # noqa: E402
 from p4d_jax.data import tfrecord_io  # noqa: E402
-from p4d_jax.inference import video_io  # noqa: E402
+from p4d_jax.media import image_io  # noqa: E402
 from p4d_jax.rendering import cameras  # noqa: E402
 from p4d_jax.tasks import psi3d_checkpoint  # noqa: E402
 
@@ -84,7 +84,7 @@ def write_sheet(out_dir: str, settings: pseudo_views.Settings,
                                 axis=1))
     if len(lines) == rows:
       break
-  return video_io.write_image(os.path.join(out_dir, "sheet.png"),
+  return image_io.write_image(os.path.join(out_dir, "sheet.png"),
                               np.concatenate(lines, axis=0))
 
 

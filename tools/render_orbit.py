@@ -24,7 +24,9 @@ from flax import nnx
 from p4d_jax import progress as progress_lib
 from p4d_jax.data import analytic_head
 from p4d_jax.data.synthheads import examples as synthheads
-from p4d_jax.inference import video_io
+from p4d_jax.media import colormap
+from p4d_jax.media import image_io
+from p4d_jax.media import video_io
 from p4d_jax.models import field_mlp
 from p4d_jax.rendering import cameras
 from p4d_jax.rendering import render
@@ -107,8 +109,8 @@ def synthheads_clip(args):
   rgb, depth, mask = (np.concatenate([o[k] for o in outs])
                       for k in ("rgb", "depth", "mask"))
   near, far = np.percentile(depth[mask > 0.5], [1, 99])  # the head's range
-  frames = [np.concatenate([video_io.to_uint8(c * 2.0 - 1.0),
-                            video_io.colorize_depth(d, near, far, m)], axis=1)
+  frames = [np.concatenate([image_io.to_uint8(c * 2.0 - 1.0),
+                            colormap.colorize_depth(d, near, far, m)], axis=1)
             for c, d, m in zip(rgb, depth, mask)]
   return video_io.write_video(os.path.join(args.out, "synthheads_clip.mp4"),
                               frames, int(spec.fps))
@@ -143,8 +145,8 @@ def main(argv=None):
     feats = np.asarray(out["features"][0, ..., :3])
     alpha = np.asarray(out["weights_sum"][0])
     rgb = feats + (1.0 - alpha)[..., None]
-    rgb_frames.append(video_io.to_uint8(rgb * 2.0 - 1.0))
-    depth_frames.append(video_io.colorize_depth(
+    rgb_frames.append(image_io.to_uint8(rgb * 2.0 - 1.0))
+    depth_frames.append(colormap.colorize_depth(
         np.asarray(out["depth"][0]), near, far, alpha))
     progress.update(i + 1)
   orbit = video_io.write_video(os.path.join(args.out, "orbit.mp4"),
@@ -156,7 +158,7 @@ def main(argv=None):
       np.concatenate([rgb_frames[i] for i in picks], axis=1),
       np.concatenate([depth_frames[i] for i in picks], axis=1)
   ], axis=0)
-  png = video_io.write_image(os.path.join(args.out, "orbit_preview.png"),
+  png = image_io.write_image(os.path.join(args.out, "orbit_preview.png"),
                              preview)
   clip = synthheads_clip(args) if args.clip_frames > 0 else None
   print(f"[orbit] done in {time.time() - start:.0f}s. Wrote:\n"

@@ -19,7 +19,7 @@ import zlib
 
 import numpy as np
 
-from p4d_jax.data import image_codec
+from p4d_jax.media import image_io
 
 META = "clip.json"
 
@@ -37,7 +37,7 @@ def write_clip(root: str, name: str, frames: np.ndarray, cameras: np.ndarray,
   os.makedirs(os.path.join(tmp, "frames"))
   for t, frame in enumerate(frames):
     with open(os.path.join(tmp, "frames", f"{t:05d}.png"), "wb") as f:
-      f.write(image_codec.encode_png(np.asarray(frame, np.uint8)))
+      f.write(image_io.encode_png(np.asarray(frame, np.uint8)))
   np.save(os.path.join(tmp, "cameras.npy"), np.asarray(cameras, np.float32))
   np.save(os.path.join(tmp, "landmarks.npy"),
           np.asarray(landmarks, np.float32))
@@ -71,9 +71,8 @@ def read_clip(root: str, name: str) -> dict:
   path = os.path.join(root, name)
   frames = []
   for t in range(meta["frames"]):
-    frame = os.path.join(path, "frames", f"{t:05d}.png")
-    with open(frame, "rb") as f:
-      frames.append(image_codec.decode_png(f.read(), frame))
+    frames.append(image_io.read_image(
+        os.path.join(path, "frames", f"{t:05d}.png")))
   return dict(image=np.stack(frames),
               camera=np.load(os.path.join(path, "cameras.npy")),
               landmarks=np.load(os.path.join(path, "landmarks.npy")),

@@ -34,7 +34,7 @@ from p4d_jax.data import pipeline
 from p4d_jax.data.synthheads import regions
 from p4d_jax.evaluation import geometry_consistency
 from p4d_jax.evaluation import image_metrics
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 from p4d_jax.tasks import psi3d_eval
 from p4d_jax.tasks.multiview_batches import to_float_image
@@ -153,7 +153,7 @@ class ReenactmentEvaluator:
 
   def grid(self, out: dict) -> np.ndarray:
     """uint8 rows: source | driving | result | target."""
-    rows = [np.concatenate([video_io.to_uint8(x) for x in (
+    rows = [np.concatenate([image_io.to_uint8(x) for x in (
         self.fields["image"][i], self.fields["driving_image"][i],
         out["image"][i], self.fields["target_image"][i, 0])], axis=1)
             for i in range(min(self.cfg.eval.grid_rows, len(out["image"])))]

@@ -24,6 +24,7 @@ from flax import nnx
 from p4d_jax import progress as progress_lib
 from p4d_jax.data import analytic_head
 from p4d_jax.data.synthheads import examples as synthheads
+from p4d_jax.media import atomic
 from p4d_jax.media import colormap
 from p4d_jax.media import image_io
 from p4d_jax.media import video_io
@@ -77,9 +78,8 @@ def load_or_fit_scene(path, args):
   arrays = {"planes": np.asarray(planes), "key": np.array(key)}
   for i, leaf in enumerate(jax.tree.leaves(nnx.state(decoder))):
     arrays[f"decoder_{i}"] = np.asarray(leaf)
-  tmp = path + ".tmp.npz"
-  np.savez(tmp, **arrays)
-  os.replace(tmp, path)
+  with atomic.atomic_path(path) as tmp:
+    np.savez(tmp, **arrays)
   return planes, decoder
 
 

@@ -37,6 +37,7 @@ from p4d_jax.data import clip_files
 from p4d_jax.data import pipeline
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
+from p4d_jax.media import atomic
 from p4d_jax.parallel import hosts
 from p4d_jax.progress import Progress
 from p4d_jax.rendering import cameras
@@ -196,11 +197,8 @@ class Settings:
 
 
 def write_json(path: str, value: dict) -> None:
-  """Atomically (a temp name per process, then rename)."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
+  """Atomically, keys sorted (the same content gives the same bytes)."""
+  atomic.write_json(path, value, indent=1, sort_keys=True)
 
 
 def _check_settings(out_dir: str, settings: Settings) -> None:

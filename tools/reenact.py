@@ -145,12 +145,11 @@ def main(argv=None) -> dict:
         f"\n[reenact] model: {args.workdir} step {step}", flush=True)
 
   avatar = avatar_lib.Avatar(task, params)
-  to_float = lambda x: x.astype(np.float32) / 127.5 - 1.0  # noqa: E731
-  src_image = to_float(source.images[args.source_frame])
+  src_image = image_io.to_float(source.images[args.source_frame])
   tic = time.perf_counter()
   prepared = avatar.prepare(src_image)
   prepare_s = time.perf_counter() - tic
-  frames = to_float(driving.images)
+  frames = image_io.to_float(driving.images)
   count = len(frames)
   cams = (driving.cameras if args.camera == "driving" else
           np.repeat(source.cameras[args.source_frame][None], count, axis=0))

@@ -123,7 +123,8 @@ def render_key(seed: int, clip_id: int, frame_index: int) -> jax.Array:
 
 
 def _to_uint8(x: jax.Array) -> jax.Array:
-  """[-1, 1] -> uint8."""
+  """[-1, 1] -> uint8, as media.image_io.to_uint8 but in jnp: it runs inside
+  the jitted render, so only uint8 leaves the devices."""
   return jnp.clip(jnp.round((x + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
@@ -150,7 +151,7 @@ class PseudoViewRenderer:
 
     def render(params, image, c2w, intrinsics, key):
       f, k = c2w.shape[:2]
-      image = image.astype(jnp.float32) / 127.5 - 1.0
+      image = image.astype(jnp.float32) / 127.5 - 1.0   # to_float, in jnp
       out = task.render(params, image, c2w, intrinsics, key)
       n, s = self.neural_resolution, self.image_size
       return dict(image=_to_uint8(out["image"]).reshape(f, k, s, s, 3),

@@ -37,7 +37,6 @@ from p4d_jax.evaluation import image_metrics
 from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 from p4d_jax.tasks import psi3d_eval
-from p4d_jax.tasks.multiview_batches import to_float_image
 
 
 def pair_fields(example: dict) -> dict:
@@ -48,10 +47,10 @@ def pair_fields(example: dict) -> dict:
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(labels))
   size = np.asarray(tgt["mask"]).shape[0]
   return dict(
-      image=to_float_image(example["source"]["image"]),
-      driving_image=to_float_image(example["driving"]["image"]),
-      target_image=to_float_image(np.concatenate([tgt["image"][None],
-                                                  novel["image"]])),
+      image=image_io.to_float(example["source"]["image"]),
+      driving_image=image_io.to_float(example["driving"]["image"]),
+      target_image=image_io.to_float(np.concatenate([tgt["image"][None],
+                                                     novel["image"]])),
       target_mask=np.concatenate([tgt["mask"][None],
                                   novel["mask"]]).astype(np.float32) / 255.0,
       target_depth=np.concatenate([np.asarray(tgt["depth"])[None],

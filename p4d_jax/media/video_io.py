@@ -62,9 +62,11 @@ def read_video(path: str) -> tuple[np.ndarray, float]:
   if not os.path.getsize(path):
     raise ValueError(f"{path}: empty file (0 bytes)")
   try:
-    with _ffmpeg():
-      frames = np.asarray(iio.imread(path))
-      fps = _fps(path, iio.immeta(path))
+    # One open file for frames and metadata: one ffmpeg process, not two
+    # (each has 10 s to report the header, which a busy machine can miss).
+    with _ffmpeg(), iio.imopen(path, "r") as file:
+      frames = np.asarray(file.read(index=...))
+      fps = _fps(path, file.metadata())
   except Exception as err:  # imageio raises many types for bad files
     raise ValueError(f"Cannot read {path} as a video: {err}") from err
   if frames.ndim == 3:   # grey frames

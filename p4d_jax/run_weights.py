@@ -15,7 +15,6 @@ same paths can provide them.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -23,6 +22,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from p4d_jax import tree_paths
+from p4d_jax.media import atomic
 
 
 def checkpoints_dir(path: str) -> str:
@@ -125,8 +125,6 @@ def write(path: str, config: dict, params, step: int = 0) -> str:
     manager.wait_until_finished()
   finally:
     manager.close()
-  tmp = os.path.join(path, "config.json.tmp")
-  with open(tmp, "w") as f:
-    json.dump(config, f, indent=2, sort_keys=True)
-  os.replace(tmp, os.path.join(path, "config.json"))
+  atomic.write_json(os.path.join(path, "config.json"), config, indent=2,
+                    sort_keys=True)
   return path

@@ -35,9 +35,9 @@ from flax import nnx
 from PIL import Image, ImageDraw
 
 from configs import psi3d as psi3d_config
-from p4d_jax.inference import video_io
-from p4d_jax.rendering import render
 from p4d_jax.data import multiview_batches
+from p4d_jax.media import atomic
+from p4d_jax.rendering import render
 from p4d_jax.tasks import psi3d
 
 SWEEPS = {"neural_resolution": (16, 32, 64), "samples": (12, 24, 48),
@@ -171,7 +171,7 @@ def plot(lines: list[dict], path: str) -> None:
         draw.text((x + 4, y - 12), f"{v:g}", fill="black")
         draw.text((x - 6, y0 + size + 4), str(r["value"]), fill="black")
       draw.text((x0, y0 - 16), f"{key} ({unit}) vs {knob}", fill="black")
-  with video_io.atomic_path(path) as tmp:
+  with atomic.atomic_path(path) as tmp:
     canvas.save(tmp, format="PNG")
 
 
@@ -191,9 +191,8 @@ def main(argv=None) -> list[dict]:
   plot(lines, os.path.join(args.out, "cost_curves.png"))
   part = dict(bench="cost_part", config="psi3d:tiny", **part_costs(args.iters))
   print(json.dumps(part), flush=True)
-  with video_io.atomic_path(os.path.join(args.out, "cost.jsonl")) as tmp:
-    with open(tmp, "w") as f:
-      f.writelines(json.dumps(x) + "\n" for x in lines + [part])
+  atomic.write_text(os.path.join(args.out, "cost.jsonl"),
+                    "".join(json.dumps(x) + "\n" for x in lines + [part]))
   return lines + [part]
 
 

@@ -30,7 +30,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 from p4d_jax.data import builders
-from p4d_jax.inference import video_io
+from p4d_jax.media import atomic
 
 
 def parse_args(argv=None):
@@ -175,10 +175,8 @@ class Pipeline:
     summary = dict(total_s=round(total, 1),
                    stage_s={k: round(v, 1) for k, v in self.timings.items()},
                    metrics=metrics, outputs=outputs)
-    with video_io.atomic_path(os.path.join(self.args.out,
-                                           "demo_summary.json")) as tmp:
-      with open(tmp, "w") as f:
-        json.dump(summary, f, indent=2)
+    atomic.write_json(os.path.join(self.args.out, "demo_summary.json"),
+                      summary, indent=2)
     ran = ", ".join(f"{k} {v / 60:.1f}" for k, v in self.timings.items())
     done = (f"; done already: {', '.join(self.skipped)}" if self.skipped
             else "")

@@ -24,11 +24,11 @@ import numpy as np
 from absl import logging
 
 import configs
-from p4d_jax.data.faces import preprocess
 from p4d_jax.evaluation import html_report
 from p4d_jax.evaluation import suite
 from p4d_jax import progress
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
+from p4d_jax.media import video_io
 
 GRID_ROWS = 8
 # Per-pair metrics of the SynthHeads reenactment renders
@@ -73,19 +73,9 @@ def read_folder(path: str, count: int | None = None) -> tuple[list, np.ndarray]:
   """(names, uint8 [N, H, W, 3]) of the images in a folder, or one image
   repeated `count` times."""
   if os.path.isfile(path):
-    image = preprocess.read_frames(path)[0][:1]
+    image = image_io.read_image(path)[None]
     return [os.path.basename(path)], np.repeat(image, count or 1, axis=0)
-  if not os.path.isdir(path):
-    raise FileNotFoundError(f"{path} does not exist.")
-  names = sorted(n for n in os.listdir(path)
-                 if n.lower().endswith(preprocess.IMAGE_EXTENSIONS))
-  if not names:
-    raise ValueError(f"{path} holds no images.")
-  images = [preprocess.read_frames(os.path.join(path, n))[0][0]
-            for n in names]
-  if len({i.shape for i in images}) > 1:
-    raise ValueError(f"The images in {path} differ in size.")
-  return names, np.stack(images)
+  return video_io.read_folder(path)
 
 
 def folder_items(args) -> tuple[suite.Items, str]:
@@ -121,7 +111,7 @@ def synthheads_items(args) -> tuple[suite.Items, str]:
         f"{len(evaluator.fields['image'])} SynthHeads eval pairs", flush=True)
   out = evaluator.per_pair(run.params)
   f = evaluator.fields
-  u8 = video_io.to_uint8
+  u8 = image_io.to_uint8
   extra = {k: out[k] for k in RENDER_METRICS}
   if args.motion_fit:
     extra.update(motion_metrics(f, (out["image"] + 1.0) / 2.0))

@@ -22,7 +22,7 @@ import tensorflow_datasets as tfds
 from p4d_jax.data import builders
 from p4d_jax.data.synthheads import contact_sheet
 from p4d_jax.data.synthheads import examples
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
 
 
 def _override(text: str):
@@ -67,7 +67,7 @@ def main(argv=None):
   sheet = args.sheet or os.path.join(args.data_dir, "synthheads_sheet.png")
   start = time.time()
   if args.sheet_only or (not args.no_sheet and not os.path.exists(sheet)):
-    video_io.write_image(sheet, contact_sheet.contact_sheet())
+    image_io.write_image(sheet, contact_sheet.contact_sheet())
     print(f"[synthheads] contact sheet -> {sheet}")
   if args.sheet_only:
     return

@@ -28,7 +28,7 @@ import configs
 from p4d_jax.data import clip_sources
 from p4d_jax.data import pseudo_view_records
 from p4d_jax.data import tfrecord_io
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
 from p4d_jax.rendering import camera_settings
 from p4d_jax.stages import pseudo_views
 from p4d_jax.tasks import runs
@@ -81,7 +81,7 @@ def write_sheet(out_dir: str, settings: pseudo_views.Settings,
                                 axis=1))
     if len(lines) == rows:
       break
-  return video_io.write_image(os.path.join(out_dir, "sheet.png"),
+  return image_io.write_image(os.path.join(out_dir, "sheet.png"),
                               np.concatenate(lines, axis=0))
 
 

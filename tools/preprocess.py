@@ -21,6 +21,7 @@ from p4d_jax.data import clip_files
 from p4d_jax.data.faces import head_pose
 from p4d_jax.data.faces import landmarks
 from p4d_jax.data.faces import preprocess
+from p4d_jax.media import video_io
 
 
 def parse_args(argv=None):
@@ -53,7 +54,7 @@ def main(argv=None):
   smooth = {"auto": None, "on": True, "off": False}[args.smooth]
   os.makedirs(args.out, exist_ok=True)
   for path in args.inputs:
-    frames, fps = preprocess.read_frames(path)
+    frames, fps = video_io.read_frames(path)
     clip = preprocess.process(frames, fps, args.size, finder, path,
                               args.face_index, smooth, args.min_cutoff,
                               args.beta)

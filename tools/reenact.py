@@ -22,7 +22,6 @@ Writes into --out:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 
@@ -34,7 +33,10 @@ import configs
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import media
 from p4d_jax.inference import mesh
-from p4d_jax.inference import video_io
+from p4d_jax.media import atomic
+from p4d_jax.media import colormap
+from p4d_jax.media import image_io
+from p4d_jax.media import video_io
 from p4d_jax.progress import Progress
 from p4d_jax.tasks import runs
 
@@ -99,7 +101,7 @@ def depth_video(depth: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
   alpha = (mask + 1.0) / 2.0
   head = depth[alpha > 0.5]
   near, far = np.percentile(head if head.size else depth, [1, 99])
-  frames = np.stack([video_io.colorize_depth(d, near, far, a)
+  frames = np.stack([colormap.colorize_depth(d, near, far, a)
                      for d, a in zip(depth, alpha)])
   factor = size // frames.shape[1]
   return np.repeat(np.repeat(frames, factor, axis=1), factor, axis=2)
@@ -138,12 +140,11 @@ def main(argv=None) -> dict:
         f"\n[reenact] model: {args.workdir} step {step}", flush=True)
 
   avatar = avatar_lib.Avatar(run.model, run.params)
-  to_float = lambda x: x.astype(np.float32) / 127.5 - 1.0  # noqa: E731
-  src_image = to_float(source.images[args.source_frame])
+  src_image = image_io.to_float(source.images[args.source_frame])
   tic = time.perf_counter()
   prepared = avatar.prepare(src_image)
   prepare_s = time.perf_counter() - tic
-  frames = to_float(driving.images)
+  frames = image_io.to_float(driving.images)
   count = len(frames)
   cams = (driving.cameras if args.camera == "driving" else
           np.repeat(source.cameras[args.source_frame][None], count, axis=0))
@@ -152,7 +153,7 @@ def main(argv=None) -> dict:
   out, timing = render_all(avatar, prepared, frames, views, args.batch)
 
   os.makedirs(args.out, exist_ok=True)
-  u8 = video_io.to_uint8
+  u8 = image_io.to_uint8
   side = np.concatenate([np.repeat(u8(src_image)[None], count, axis=0),
                          driving.images, u8(out["result"]["image"])], axis=2)
   written = dict(
@@ -174,9 +175,7 @@ def main(argv=None) -> dict:
                  source=source.note, driving=driving.note, frames=count,
                  image_size=size, prepare_s=round(prepare_s, 3), **timing,
                  outputs=written)
-  with video_io.atomic_path(os.path.join(args.out, "summary.json")) as tmp:
-    with open(tmp, "w") as f:
-      json.dump(summary, f, indent=2)
+  atomic.write_json(os.path.join(args.out, "summary.json"), summary, indent=2)
   fps = timing["frames_per_s"]
   print(f"[reenact] {count} frames x 2 views; per-frame path "
         f"{fps if fps else 'n/a'} frames/s after a first call (compile) of "

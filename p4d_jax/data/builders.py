@@ -1,8 +1,8 @@
 """TFDS builders for SynthHeads: `synthheads_multiview`, `_clips` and `_eval`.
 
 They write ArrayRecord files, which need no TensorFlow and give grain random
-access. Images and masks are PNG bytes (decode with `image_codec`), depth is
-float32 (0 = background), cameras are 25-float labels (see `examples`).
+access. Images and masks are PNG bytes (`media.image_io.decode_image`), depth
+is float32 (0 = background), cameras are 25-float labels (see `examples`).
 
     builder = builders.make("multiview", "tiny", data_dir="outputs/datasets")
     builder.download_and_prepare()

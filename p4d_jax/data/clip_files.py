@@ -6,20 +6,21 @@ pseudo-view stage reads (config.data.source = "preprocessed").
     ROOT/<name>/landmarks.npy      float32 [T, 68, 2] landmarks in the crop
     ROOT/<name>/clip.json          name, clip_id, fps, size, frames, source
 
-A clip is written to `<name>.tmp/` and renamed when complete. Its clip_id is
-a CRC of its name, so it does not depend on which other clips are present.
+A clip is written to a hidden temp directory and renamed when complete. Its
+clip_id is a CRC of its name, so it does not depend on which other clips are
+present.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import zlib
 
 import numpy as np
 
-from p4d_jax.data import image_codec
+from p4d_jax.media import atomic
+from p4d_jax.media import image_io
 
 META = "clip.json"
 
@@ -32,31 +33,29 @@ def write_clip(root: str, name: str, frames: np.ndarray, cameras: np.ndarray,
                landmarks: np.ndarray, fps: float, source: str) -> str:
   """Writes one clip atomically; returns its directory."""
   final = os.path.join(root, name)
-  tmp = final + ".tmp"
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(os.path.join(tmp, "frames"))
-  for t, frame in enumerate(frames):
-    with open(os.path.join(tmp, "frames", f"{t:05d}.png"), "wb") as f:
-      f.write(image_codec.encode_png(np.asarray(frame, np.uint8)))
-  np.save(os.path.join(tmp, "cameras.npy"), np.asarray(cameras, np.float32))
-  np.save(os.path.join(tmp, "landmarks.npy"),
-          np.asarray(landmarks, np.float32))
-  meta = dict(name=name, clip_id=clip_id(name), fps=fps,
-              size=int(frames.shape[1]), frames=len(frames), source=source)
-  with open(os.path.join(tmp, META), "w") as f:
-    json.dump(meta, f, indent=1)
-  shutil.rmtree(final, ignore_errors=True)
-  os.replace(tmp, final)
+  with atomic.atomic_dir(final) as tmp:
+    os.makedirs(os.path.join(tmp, "frames"))
+    for t, frame in enumerate(frames):
+      with open(os.path.join(tmp, "frames", f"{t:05d}.png"), "wb") as f:
+        f.write(image_io.encode_png(np.asarray(frame, np.uint8)))
+    np.save(os.path.join(tmp, "cameras.npy"), np.asarray(cameras, np.float32))
+    np.save(os.path.join(tmp, "landmarks.npy"),
+            np.asarray(landmarks, np.float32))
+    meta = dict(name=name, clip_id=clip_id(name), fps=fps,
+                size=int(frames.shape[1]), frames=len(frames), source=source)
+    with open(os.path.join(tmp, META), "w") as f:
+      json.dump(meta, f, indent=1)
   return final
 
 
 def list_clips(root: str) -> list[str]:
-  """Names of the complete clips under root, sorted."""
+  """Names of the complete clips under root, sorted (hidden names are
+  unfinished writes)."""
   if not os.path.isdir(root):
     raise FileNotFoundError(f"{root} does not exist; write clips there with "
                             "tools/preprocess.py.")
-  return sorted(n for n in os.listdir(root)
-                if os.path.exists(os.path.join(root, n, META)))
+  return sorted(n for n in os.listdir(root) if not n.startswith(".") and
+                os.path.exists(os.path.join(root, n, META)))
 
 
 def read_meta(root: str, name: str) -> dict:
@@ -71,9 +70,8 @@ def read_clip(root: str, name: str) -> dict:
   path = os.path.join(root, name)
   frames = []
   for t in range(meta["frames"]):
-    frame = os.path.join(path, "frames", f"{t:05d}.png")
-    with open(frame, "rb") as f:
-      frames.append(image_codec.decode_png(f.read(), frame))
+    frames.append(image_io.read_image(
+        os.path.join(path, "frames", f"{t:05d}.png")))
   return dict(image=np.stack(frames),
               camera=np.load(os.path.join(path, "cameras.npy")),
               landmarks=np.load(os.path.join(path, "landmarks.npy")),

@@ -24,11 +24,8 @@ import numpy as np
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
 from p4d_jax.parallel import hosts
+from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
-
-def to_float_image(image: np.ndarray) -> np.ndarray:
-  """uint8 [..., 3] -> float32 in [-1, 1]."""
-  return image.astype(np.float32) / 127.5 - 1.0
 
 
 def select_views(example: dict, input_view: int, targets: np.ndarray,
@@ -43,8 +40,8 @@ def select_views(example: dict, input_view: int, targets: np.ndarray,
   c2w, intr = cameras.unpack_label(np.asarray(example["camera"]))
   c2w, intr = np.asarray(c2w, np.float32), np.asarray(intr, np.float32)
   return dict(
-      image=to_float_image(example["image"][input_view]),
-      target_image=to_float_image(example["image"][targets]),
+      image=image_io.to_float(example["image"][input_view]),
+      target_image=image_io.to_float(example["image"][targets]),
       target_mask=example["mask"][targets].astype(np.float32) / 255.0,
       target_depth=np.asarray(example["depth"][targets], np.float32),
       target_c2w=c2w[targets], target_intrinsics=intr[targets])

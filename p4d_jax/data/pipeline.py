@@ -17,7 +17,7 @@ import grain
 import numpy as np
 
 from p4d_jax.data import builders
-from p4d_jax.data import image_codec
+from p4d_jax.media import image_io
 
 # Fields stored as encoded images, anywhere in an example.
 IMAGE_FIELDS = ("image", "mask")
@@ -32,7 +32,7 @@ def decode_images(example: dict, where: str = "example") -> dict:
       out[key] = decode_images(value, name)
     elif key in IMAGE_FIELDS:
       flat = np.asarray(value, dtype=object)
-      images = [image_codec.decode_png(b, f"{name}[{i}]")
+      images = [image_io.decode_image(b, f"{name}[{i}]")
                 for i, b in enumerate(flat.reshape(-1))]
       out[key] = np.stack(images).reshape(*flat.shape, *images[0].shape)
     else:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from tensorflow_datasets.proto import tf_example_pb2
 
-from p4d_jax.data import image_codec
+from p4d_jax.media import image_io
 
 SCHEMA_VERSION = 1
 CAMERA_LABEL = 25
@@ -84,14 +84,14 @@ def encode(clip_id: int, clip_name: str, frame_index: int, num_frames: int,
   _bytes(f["clip_name"], [clip_name.encode()])
   _ints(f["frame_index"], [frame_index])
   _ints(f["num_frames"], [num_frames])
-  _bytes(f["frame/image"], [image_codec.encode_png(frame_image)])
+  _bytes(f["frame/image"], [image_io.encode_png(frame_image)])
   _floats(f["frame/camera"], frame_camera)
-  _bytes(f["views/image"], [image_codec.encode_png(v) for v in view_image])
+  _bytes(f["views/image"], [image_io.encode_png(v) for v in view_image])
   _floats(f["views/camera"], view_camera)
   if frame_mask is not None:
-    _bytes(f["frame/mask"], [image_codec.encode_png(frame_mask)])
+    _bytes(f["frame/mask"], [image_io.encode_png(frame_mask)])
   if view_mask is not None:
-    _bytes(f["views/mask"], [image_codec.encode_png(m) for m in view_mask])
+    _bytes(f["views/mask"], [image_io.encode_png(m) for m in view_mask])
   if view_depth is not None:
     _floats(f["views/depth"], view_depth)
     _ints(f["views/depth_size"], [np.shape(view_depth)[-1]])
@@ -131,7 +131,7 @@ def clip_key(data: bytes, where: str = "record") -> tuple[int, int, int]:
 
 def _pngs(feature, where):
   values = feature.bytes_list.value
-  return np.stack([image_codec.decode_png(b, f"{where}[{i}]")
+  return np.stack([image_io.decode_image(b, f"{where}[{i}]")
                    for i, b in enumerate(values)])
 
 

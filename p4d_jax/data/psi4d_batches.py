@@ -32,11 +32,11 @@ import jax
 import numpy as np
 
 from p4d_jax.data import pseudo_view_reader
+from p4d_jax.data import multiview_batches
 from p4d_jax.data.synthheads import params as synthheads_params
+from p4d_jax.media import image_io
 from p4d_jax.parallel import hosts
 from p4d_jax.rendering import cameras
-from p4d_jax.data import multiview_batches
-from p4d_jax.data.multiview_batches import to_float_image
 
 
 def pick(frames: int, views: int, rng: np.random.Generator
@@ -80,13 +80,13 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
     extra = dict(source_expression=standard[s], driving_expression=standard[d])
   return dict(
       **extra,
-      image=to_float_image(clip["frame_image"][s]),
-      driving_image=to_float_image(clip["frame_image"][d]),
-      motion_view_image=to_float_image(clip["view_image"][d, p]),
-      target_image=to_float_image(clip["frame_image"][d])[None],
+      image=image_io.to_float(clip["frame_image"][s]),
+      driving_image=image_io.to_float(clip["frame_image"][d]),
+      motion_view_image=image_io.to_float(clip["view_image"][d, p]),
+      target_image=image_io.to_float(clip["frame_image"][d])[None],
       target_mask=(clip["frame_mask"][d].astype(np.float32) / 255.0)[None],
       target_c2w=c2w[None], target_intrinsics=intr[None],
-      pseudo_image=to_float_image(clip["view_image"][d, q]),
+      pseudo_image=image_io.to_float(clip["view_image"][d, q]),
       pseudo_mask=clip["view_mask"][d, q].astype(np.float32) / 255.0,
       pseudo_c2w=pc2w, pseudo_intrinsics=pintr,
       skipped_records=np.int32(clip["skipped_records"]))

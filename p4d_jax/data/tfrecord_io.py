@@ -22,6 +22,8 @@ from typing import Iterator
 
 import crc32c
 
+from p4d_jax.media import atomic
+
 _HEADER = struct.Struct("<QI")   # length, masked crc of the length
 _FOOTER = struct.Struct("<I")    # masked crc of the data
 
@@ -51,7 +53,10 @@ class CorruptRecordError(ValueError):
 
 
 class TFRecordWriter:
-  """Appends records to `<path>.tmp`; `commit()` renames it onto `path`."""
+  """Appends records to `<path>.tmp`; `commit()` renames it onto `path`.
+
+  The temp name is fixed (not `atomic.temp_beside`'s unique one) so that a
+  rerun after a kill overwrites the leftover rather than adding another."""
 
   def __init__(self, path: str):
     self.path = path
@@ -64,15 +69,12 @@ class TFRecordWriter:
     self.records += 1
 
   def commit(self) -> None:
-    self._file.flush()
-    os.fsync(self._file.fileno())
     self._file.close()
-    os.replace(self.tmp_path, self.path)
+    atomic.commit(self.tmp_path, self.path)
 
   def abort(self) -> None:
     self._file.close()
-    if os.path.exists(self.tmp_path):
-      os.remove(self.tmp_path)
+    atomic.discard(self.tmp_path)
 
 
 class RecordReader:

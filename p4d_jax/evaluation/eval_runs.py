@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
 
 
 def render_all(render, params, fields: dict, batch: int) -> dict:
@@ -36,7 +36,7 @@ def report(outdir: str, step: int, metrics: dict, grid, pairs: int) -> None:
   to OUTDIR/metrics.jsonl and writes `grid()` as step_<step>.png."""
   if jax.process_index() == 0:
     os.makedirs(outdir, exist_ok=True)
-    video_io.write_image(os.path.join(outdir, f"step_{step:07d}.png"), grid())
+    image_io.write_image(os.path.join(outdir, f"step_{step:07d}.png"), grid())
     with open(os.path.join(outdir, "metrics.jsonl"), "a") as f:
       f.write(json.dumps(dict(step=step, time=round(time.time(), 1),
                               pairs=pairs, **metrics)) + "\n")

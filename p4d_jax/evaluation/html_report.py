@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import os
 
 import numpy as np
 
-from p4d_jax.inference import video_io
+from p4d_jax.media import atomic
+from p4d_jax.media import image_io
 
 _COLORS = ("#3a6ea5", "#d1495b", "#66a182", "#edae49", "#8d6a9f")
 _STYLE = """
@@ -83,8 +83,7 @@ def histogram_svg(title: str, groups: dict[str, np.ndarray], bins: int = 20,
 
 def image_tag(image: np.ndarray, caption: str) -> str:
   """A uint8 image [H, W, 3] inlined as a PNG data URI in a captioned figure."""
-  from p4d_jax.data import image_codec  # pylint: disable=import-outside-toplevel
-  data = base64.b64encode(image_codec.encode_png(image)).decode("ascii")
+  data = base64.b64encode(image_io.encode_png(image)).decode("ascii")
   return (f'<figure><img src="data:image/png;base64,{data}">'
           f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
@@ -110,10 +109,9 @@ def write(out_dir: str, title: str, summary: list[dict], rows: list[dict],
   os.makedirs(out_dir, exist_ok=True)
   paths = dict(json=os.path.join(out_dir, "metrics.json"),
                html=os.path.join(out_dir, "report.html"))
-  with video_io.atomic_path(paths["json"]) as tmp, open(tmp, "w") as f:
-    json.dump(strict_json(dict(summary=summary, rows=rows, notes=notes,
-                               **extra)), f, indent=1, allow_nan=False,
-              default=float)
+  metrics = strict_json(dict(summary=summary, rows=rows, notes=notes, **extra))
+  atomic.write_json(paths["json"], metrics, indent=1, allow_nan=False,
+                    default=float)
   body = [f"<h1>{html.escape(title)}</h1>",
           "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes),
           "<h2>Summary</h2>", table(summary), "<h2>Figures</h2>",
@@ -121,6 +119,5 @@ def write(out_dir: str, title: str, summary: list[dict], rows: list[dict],
   page = ("<!doctype html><html><head><meta charset=utf-8><title>"
           f"{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
           + "".join(body) + "</body></html>")
-  with video_io.atomic_path(paths["html"]) as tmp, open(tmp, "w") as f:
-    f.write(page)
+  atomic.write_text(paths["html"], page)
   return paths

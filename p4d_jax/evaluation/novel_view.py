@@ -30,7 +30,8 @@ from p4d_jax.data import pipeline
 from p4d_jax.evaluation import eval_runs
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.evaluation import view_targets
-from p4d_jax.inference import video_io
+from p4d_jax.media import colormap
+from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 from p4d_jax.data import multiview_batches
 
@@ -112,12 +113,12 @@ class NovelViewEvaluator:
       which = [k for k, (j, _) in enumerate(self.pairs) if j == i]
       tiles = [self.fields["image"][which[0]]]
       for k in which:
-        depth = video_io.colorize_depth(_nearest(out["depth"][k], size),
+        depth = colormap.colorize_depth(_nearest(out["depth"][k], size),
                                         near, far,
                                         _nearest(out["mask"][k], size))
         tiles += [out["image"][k], self.fields["target_image"][k][0],
-                  depth / 127.5 - 1.0]
-      row = np.concatenate([video_io.to_uint8(t) for t in tiles], axis=1)
+                  image_io.to_float(depth)]
+      row = np.concatenate([image_io.to_uint8(t) for t in tiles], axis=1)
       width = max(width, row.shape[1])
       rows.append(row)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)))

@@ -31,14 +31,13 @@ import numpy as np
 
 from p4d_jax.data import builders
 from p4d_jax.data import pipeline
-from p4d_jax.data.multiview_batches import to_float_image
 from p4d_jax.data.synthheads import params as synthheads_params
 from p4d_jax.data.synthheads import regions
 from p4d_jax.evaluation import eval_runs
 from p4d_jax.evaluation import geometry_consistency
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.evaluation import view_targets
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 
 
@@ -50,10 +49,10 @@ def pair_fields(example: dict) -> dict:
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(labels))
   size = np.asarray(tgt["mask"]).shape[0]
   return dict(
-      image=to_float_image(example["source"]["image"]),
-      driving_image=to_float_image(example["driving"]["image"]),
-      target_image=to_float_image(np.concatenate([tgt["image"][None],
-                                                  novel["image"]])),
+      image=image_io.to_float(example["source"]["image"]),
+      driving_image=image_io.to_float(example["driving"]["image"]),
+      target_image=image_io.to_float(np.concatenate([tgt["image"][None],
+                                                     novel["image"]])),
       target_mask=np.concatenate([tgt["mask"][None],
                                   novel["mask"]]).astype(np.float32) / 255.0,
       target_depth=np.concatenate([np.asarray(tgt["depth"])[None],
@@ -174,7 +173,7 @@ class ReenactmentEvaluator:
 
   def grid(self, out: dict) -> np.ndarray:
     """uint8 rows: source | driving | result | target."""
-    rows = [np.concatenate([video_io.to_uint8(x) for x in (
+    rows = [np.concatenate([image_io.to_uint8(x) for x in (
         self.fields["image"][i], self.fields["driving_image"][i],
         out["image"][i], self.fields["target_image"][i, 0])], axis=1)
             for i in range(min(self.cfg.eval.grid_rows, len(out["image"])))]

@@ -1,1 +1,1 @@
-"""Using trained models: rendering videos, reenactment, video I/O."""
+"""Using trained models: reenactment inputs, the avatar, meshes."""

@@ -25,6 +25,7 @@ from p4d_jax.data import pipeline
 from p4d_jax.data.faces import landmarks
 from p4d_jax.data.faces import preprocess
 from p4d_jax.inference import avatar
+from p4d_jax.media import video_io
 
 SYNTHHEADS = "synthheads:"
 DEFAULT_FPS = 25.0
@@ -70,19 +71,6 @@ def _check_size(images: np.ndarray, size: int, where: str):
     raise ValueError(f"{where} is {images.shape[1]}x{images.shape[2]}; the "
                      f"model takes {size}x{size}. Use a SynthHeads set or "
                      "clip of that size.")
-
-
-def _image_dir(path: str) -> tuple[np.ndarray, None]:
-  names = sorted(n for n in os.listdir(path)
-                 if n.lower().endswith(preprocess.IMAGE_EXTENSIONS))
-  if not names:
-    kinds = ", ".join(preprocess.IMAGE_EXTENSIONS)
-    raise ValueError(f"{path} holds no images ({kinds}) and no clip.json.")
-  frames = [preprocess.read_frames(os.path.join(path, n))[0][0] for n in names]
-  shapes = {f.shape for f in frames}
-  if len(shapes) > 1:
-    raise ValueError(f"The images in {path} differ in size: {sorted(shapes)}.")
-  return np.stack(frames), None
 
 
 def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
@@ -132,8 +120,7 @@ def load(spec: str, size: int, *, align: bool = True, face_index: int = 0,
                  clip["fps"] or DEFAULT_FPS,
                  f"{spec}: a preprocessed clip of {len(clip['image'])} frames")
   else:
-    frames, fps = (_image_dir(spec) if os.path.isdir(spec)
-                   else preprocess.read_frames(spec))
+    frames, fps = video_io.read_frames(spec)
     if max_frames:
       frames = frames[:max_frames]
     out = _align(frames, fps, size, spec, align, face_index)

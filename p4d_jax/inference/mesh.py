@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from p4d_jax.inference import video_io
+from p4d_jax.media import atomic
 
 # EG3D extracts its shapes at density 10 (the decoder's softplus output).
 DEFAULT_LEVEL = 10.0
@@ -37,7 +37,7 @@ def write_ply(path: str, vertices: np.ndarray, faces: np.ndarray) -> str:
             "property list uchar int vertex_indices\nend_header\n")
   tri = np.zeros(len(faces), dtype=[("n", "u1"), ("i", "<i4", (3,))])
   tri["n"], tri["i"] = 3, faces
-  with video_io.atomic_path(path) as tmp, open(tmp, "wb") as f:
+  with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
     f.write(header.encode("ascii"))
     f.write(np.asarray(vertices, "<f4").tobytes())
     f.write(tri.tobytes())
@@ -45,7 +45,7 @@ def write_ply(path: str, vertices: np.ndarray, faces: np.ndarray) -> str:
 
 
 def write_obj(path: str, vertices: np.ndarray, faces: np.ndarray) -> str:
-  with video_io.atomic_path(path) as tmp, open(tmp, "w") as f:
+  with atomic.atomic_path(path) as tmp, open(tmp, "w") as f:
     f.writelines(f"v {x:.6f} {y:.6f} {z:.6f}\n" for x, y, z in vertices)
     f.writelines(f"f {a + 1} {b + 1} {c + 1}\n" for a, b, c in faces)
   return path

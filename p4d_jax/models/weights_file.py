@@ -10,18 +10,14 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from p4d_jax.media import atomic
+
 
 def write(path: str, arrays: dict[str, np.ndarray], **tags: str) -> None:
   """`arrays` plus string `tags` (e.g. format=...) to `path` (temp name,
   then rename: never half-written)."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  try:
-    with open(tmp, "wb") as f:
-      np.savez(f, **{k: np.array(v) for k, v in tags.items()}, **arrays)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  with atomic.atomic_path(path) as tmp, open(tmp, "wb") as f:
+    np.savez(f, **{k: np.array(v) for k, v in tags.items()}, **arrays)
 
 
 def read(path: str, fmt: str, what: str, how_to_make: str

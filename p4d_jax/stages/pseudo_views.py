@@ -35,6 +35,7 @@ from jax.sharding import NamedSharding, PartitionSpec
 from p4d_jax.data import clip_sources
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
+from p4d_jax.media import atomic
 from p4d_jax.parallel import hosts
 from p4d_jax.progress import Progress
 from p4d_jax.rendering import camera_settings
@@ -78,7 +79,8 @@ def render_key(seed: int, clip_id: int, frame_index: int) -> jax.Array:
 
 
 def _to_uint8(x: jax.Array) -> jax.Array:
-  """[-1, 1] -> uint8."""
+  """[-1, 1] -> uint8, as media.image_io.to_uint8 but in jnp: it runs inside
+  the jitted render, so only uint8 leaves the devices."""
   return jnp.clip(jnp.round((x + 1.0) * 127.5), 0, 255).astype(jnp.uint8)
 
 
@@ -105,7 +107,7 @@ class PseudoViewRenderer:
 
     def render(params, image, c2w, intrinsics, key):
       f, k = c2w.shape[:2]
-      image = image.astype(jnp.float32) / 127.5 - 1.0
+      image = image.astype(jnp.float32) / 127.5 - 1.0   # to_float, in jnp
       out = model.render_views(params, image, c2w, intrinsics, key)
       n, s = self.neural_resolution, self.image_size
       return dict(image=_to_uint8(out["image"]).reshape(f, k, s, s, 3),
@@ -152,11 +154,8 @@ class Settings:
 
 
 def write_json(path: str, value: dict) -> None:
-  """Atomically (a temp name per process, then rename)."""
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w") as f:
-    json.dump(value, f, indent=1, sort_keys=True)
-  os.replace(tmp, path)
+  """Atomically, keys sorted (the same content gives the same bytes)."""
+  atomic.write_json(path, value, indent=1, sort_keys=True)
 
 
 def _check_settings(out_dir: str, settings: Settings) -> None:

@@ -24,6 +24,7 @@ import ml_collections
 from p4d_jax import run_weights
 from p4d_jax.evaluation import novel_view
 from p4d_jax.evaluation import reenactment
+from p4d_jax.media import atomic
 from p4d_jax.models import model as model_lib
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
@@ -64,11 +65,7 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> str:
     if changed:
       print(f"[main] config differs from the one in {path} (sections "
             f"{changed}); overwriting it.", flush=True)
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    f.write(text)
-  os.replace(tmp, path)
-  return path
+  return atomic.write_text(path, text)
 
 
 def _read_json(path: str) -> dict:

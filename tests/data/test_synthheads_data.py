@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from p4d_jax.data import builders
-from p4d_jax.data import image_codec
 from p4d_jax.data import pipeline
 from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import motion
 from p4d_jax.data.synthheads import params as P
 from p4d_jax.data.synthheads import render
 from p4d_jax.rendering import camera_settings
+from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 
 from tools import make_synthheads
@@ -196,7 +196,7 @@ def test_bad_names_and_missing_sets_say_what_to_do(tmp_path):
 
 
 def test_corrupt_image_bytes_name_the_field():
-  good = image_codec.encode_png(np.zeros((4, 4, 3), np.uint8))
+  good = image_io.encode_png(np.zeros((4, 4, 3), np.uint8))
   bad = good[:20] + b"\x00" * 10
   with pytest.raises(ValueError, match=r"clips/train.image\[1\]"):
     pipeline.decode_images({"image": np.array([good, bad], dtype=object)},

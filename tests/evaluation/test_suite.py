@@ -10,6 +10,7 @@ import pytest
 
 from p4d_jax.evaluation import html_report
 from p4d_jax.evaluation import suite
+from p4d_jax.media import image_io
 from p4d_jax.models import lpips
 from p4d_jax.models import torch_weights
 from tools import convert_lpips
@@ -78,7 +79,7 @@ def test_lpips_from_a_weights_file_equals_the_model(tmp_path):
   values, _ = suite.per_item(
       suite.Items(names=list("abc"), pred=pred, target=target),
       suite.Options(lpips_weights=path, batch=2))
-  want = model(pred / 127.5 - 1.0, target / 127.5 - 1.0)
+  want = model(image_io.to_float(pred), image_io.to_float(target))
   np.testing.assert_allclose(values["lpips"], np.ravel(want), rtol=1e-4)
 
 

@@ -1,13 +1,14 @@
 """Reenactment inputs: every kind becomes frames at the model's size with a
 camera per frame, and bad inputs are named."""
 
-import imageio.v3 as iio
 import numpy as np
 import pytest
 
 from p4d_jax.data import clip_files
 from p4d_jax.inference import avatar
 from p4d_jax.inference import media
+from p4d_jax.media import image_io
+from p4d_jax.media import video_io
 
 
 def test_centre_crop_keeps_the_central_square():
@@ -19,7 +20,7 @@ def test_centre_crop_keeps_the_central_square():
 
 def test_a_faceless_video_is_cropped_with_the_frontal_camera(tmp_path):
   path = str(tmp_path / "grey.mp4")
-  iio.imwrite(path, np.full((3, 48, 64, 3), 128, np.uint8), fps=10)
+  video_io.write_video(path, np.full((3, 48, 64, 3), 128, np.uint8), fps=10)
   got = media.load(path, 32)
   assert got.images.shape == (3, 32, 32, 3) and got.fps == 10
   np.testing.assert_allclose(got.cameras, np.repeat(
@@ -55,8 +56,8 @@ def test_preprocessed_clips_and_image_folders(tmp_path):
   assert got.fps == 30.0
   mixed = tmp_path / "mixed"
   mixed.mkdir()
-  iio.imwrite(mixed / "a.png", frames[0])
-  iio.imwrite(mixed / "b.png", frames[0][:16])
+  image_io.write_image(str(mixed / "a.png"), frames[0])
+  image_io.write_image(str(mixed / "b.png"), frames[0][:16])
   with pytest.raises(ValueError, match="differ in size"):
     media.load(str(mixed), 32)
   (tmp_path / "empty").mkdir()

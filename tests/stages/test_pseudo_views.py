@@ -18,6 +18,7 @@ from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import clip_sources
 from p4d_jax.stages import pseudo_views
 from p4d_jax.data import tfrecord_io
+from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 from p4d_jax.train import checkpoint
 
@@ -81,9 +82,9 @@ def test_views_are_psi3d_renders_of_the_frame(stage):
                                 first[0]["frame_index"])
   c2w, intr = cameras.unpack_label(np.stack([f["view_camera"] for f in first]))
   images = np.stack([f["frame_image"] for f in first])
-  got = jax.jit(task.model.render_views)(params, images.astype(np.float32) / 127.5 - 1.0,
+  got = jax.jit(task.model.render_views)(params, image_io.to_float(images),
                     np.asarray(c2w), np.asarray(intr), key)
-  want = np.clip(np.round((np.asarray(got["image"]) + 1) * 127.5), 0, 255)
+  want = image_io.to_uint8(got["image"])
   stored = np.stack([f["view_image"] for f in first]).reshape(want.shape)
   # Same inputs and key; the 8-device split may move a rounding boundary.
   assert np.mean(np.abs(stored.astype(float) - want)) < 0.05
@@ -116,7 +117,7 @@ def test_clips_without_masks_get_psi3d_opacity_at_their_own_camera(
                                              for f in frames]))
   c2w = np.concatenate([np.asarray(views), np.asarray(own)[:, None]], axis=1)
   images = np.stack([f["frame_image"] for f in frames])
-  got = jax.jit(task.model.render_views)(params, images.astype(np.float32) / 127.5 - 1.0,
+  got = jax.jit(task.model.render_views)(params, image_io.to_float(images),
                              c2w, np.repeat(np.asarray(intr)[:, None],
                                             VIEWS + 1, axis=1), key)
   opacity = np.asarray(got["mask"]).reshape(FRAMES, VIEWS + 1, 16, 16)

@@ -1,6 +1,6 @@
 """A real image or video -> aligned crops, landmarks and camera labels.
 
-    frames, fps = preprocess.read_frames("talk.mp4")
+    frames, fps = video_io.read_frames("talk.mp4")   # p4d_jax.media.video_io
     clip = preprocess.process(frames, fps, size=512, finder=FaceFinder(),
                               where="talk.mp4")
     clip["frames"]    # uint8 [T, 512, 512, 3]  aligned crops
@@ -25,33 +25,6 @@ from p4d_jax.data.faces import head_pose
 from p4d_jax.data.faces import landmarks as landmarks_lib
 from p4d_jax.data.faces import one_euro
 from p4d_jax.progress import Progress
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-
-
-def read_frames(path: str) -> tuple[np.ndarray, float | None]:
-  """uint8 RGB frames [T, H, W, 3] and fps (None for a still image)."""
-  import imageio.v3 as iio  # pylint: disable=import-outside-toplevel
-  if not os.path.exists(path):
-    raise FileNotFoundError(f"{path} does not exist.")
-  still = path.lower().endswith(IMAGE_EXTENSIONS)
-  try:
-    if still:
-      frames = iio.imread(path)[None]
-      fps = None
-    else:
-      frames = iio.imread(path)
-      fps = float(iio.immeta(path).get("fps", 25.0))
-  except Exception as err:  # imageio raises many types for bad files
-    kind = "an image" if still else "a video"
-    raise ValueError(f"Cannot read {path} as {kind}: {err}") from err
-  frames = np.asarray(frames)
-  if frames.ndim == 3:   # grey
-    frames = np.repeat(frames[..., None], 3, axis=-1)
-  if frames.ndim != 4 or frames.shape[-1] not in (3, 4):
-    raise ValueError(f"{path}: frames of shape {frames.shape[1:]} are not "
-                     "RGB images.")
-  return np.ascontiguousarray(frames[..., :3].astype(np.uint8)), fps
 
 
 def _centre(face: landmarks_lib.Face) -> np.ndarray:

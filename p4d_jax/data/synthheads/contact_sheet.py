@@ -6,7 +6,7 @@ import numpy as np
 
 from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import params as P
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 
 # One column group per expression: (label, {parameter: value}).
@@ -36,4 +36,4 @@ def contact_sheet(seed: int = 0, identities: int = 4,
   grid = images.reshape(identities, cols, resolution, resolution, 3)
   grid = grid.transpose(0, 2, 1, 3, 4).reshape(identities * resolution,
                                                cols * resolution, 3)
-  return video_io.to_uint8(grid * 2.0 - 1.0)
+  return image_io.to_uint8(grid * 2.0 - 1.0)

@@ -16,11 +16,10 @@ from typing import Iterator
 
 import numpy as np
 
-from p4d_jax.data import image_codec
 from p4d_jax.data.synthheads import motion
 from p4d_jax.data.synthheads import params as P
 from p4d_jax.data.synthheads import render
-from p4d_jax.inference import video_io
+from p4d_jax.media import image_io
 from p4d_jax.progress import Progress
 from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
@@ -98,7 +97,7 @@ def render_raw(spec: Spec, scenes: list[P.Scene],
 
 def _png(unit: np.ndarray) -> bytes:
   """[0, 1] image -> PNG bytes."""
-  return image_codec.encode_png(video_io.to_uint8(unit * 2.0 - 1.0))
+  return image_io.encode_png(image_io.to_uint8(unit * 2.0 - 1.0))
 
 
 def render_views(spec: Spec, scenes: list[P.Scene],

@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from p4d_jax.models import torch_weights
 from p4d_jax.models import weights_file
 
 SIZE = 299
@@ -298,7 +299,8 @@ def from_state_dict(state: dict, fid: bool = True) -> InceptionV3:
       raise ValueError(f"missing Inception weight {key}: not an Inception3 "
                        "state dict (pytorch-fid's or torchvision's)?")
     value = np.asarray(state[key])
-    weights_file.assign(var, value.transpose(2, 3, 1, 0) if oihw else value, key)
+    torch_weights.assign(var, value.transpose(2, 3, 1, 0) if oihw else value,
+                         key)
     used.add(key)
   extra = sorted(k for k in state if k not in used
                  and not k.startswith(IGNORED_PREFIXES)
@@ -328,7 +330,7 @@ def load_npz(path: str) -> InceptionV3:
   for name, var in expected.items():
     if name not in arrays:
       raise ValueError(f"{path}: no array {name}: {HOW_TO_MAKE}")
-    weights_file.assign(var, arrays[name], f"{path}: {name}")
+    torch_weights.assign(var, arrays[name], f"{path}: {name}")
   extra = sorted(set(arrays) - set(expected))
   if extra:
     raise ValueError(f"{path}: unexpected arrays {extra[:5]}: {HOW_TO_MAKE}")

@@ -20,6 +20,7 @@ import numpy as np
 from flax import nnx
 
 from p4d_jax.models import attention as A
+from p4d_jax.models import torch_weights
 from p4d_jax.models import weights_file
 
 # Output widths of the 13 convs of vgg16.features, their index in it (the
@@ -111,7 +112,8 @@ def _set_lin(model: LPIPS, lin: dict):
     key = f"lin{l}.model.1.weight"
     if key not in lin:
       raise ValueError(f"missing LPIPS weight {key}; got {sorted(lin)}")
-    weights_file.assign(var, np.asarray(lin[key]).reshape(-1), key)  # [1, C, 1, 1]
+    # [1, C, 1, 1] -> [C]
+    torch_weights.assign(var, np.asarray(lin[key]).reshape(-1), key)
 
 
 def from_state_dicts(vgg: dict, lin: dict) -> LPIPS:
@@ -123,8 +125,9 @@ def from_state_dicts(vgg: dict, lin: dict) -> LPIPS:
     if w not in vgg or b not in vgg:
       raise ValueError(f"missing VGG16 weight {w} or {b}: not a torchvision "
                        "vgg16 state dict?")
-    weights_file.assign(conv.kernel, np.asarray(vgg[w]).transpose(2, 3, 1, 0), w)  # HWIO
-    weights_file.assign(conv.bias, vgg[b], b)
+    torch_weights.assign(conv.kernel,
+                         np.asarray(vgg[w]).transpose(2, 3, 1, 0), w)  # HWIO
+    torch_weights.assign(conv.bias, vgg[b], b)
   _set_lin(model, lin)
   return model
 
@@ -164,5 +167,5 @@ def load_npz(path: str) -> LPIPS:
     raise ValueError(f"{path}: keys {sorted(set(arrays) ^ set(expected))} "
                      f"missing or unexpected: {HOW_TO_MAKE}")
   for name, var in expected.items():
-    weights_file.assign(var, arrays[name], f"{path}: {name}")
+    torch_weights.assign(var, arrays[name], f"{path}: {name}")
   return model

@@ -6,9 +6,7 @@ from __future__ import annotations
 import os
 import zipfile
 
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from p4d_jax.media import atomic
 
@@ -34,11 +32,3 @@ def read(path: str, fmt: str, what: str, how_to_make: str
   if str(arrays.pop("format", "")) != fmt:
     raise ValueError(f"{path} is not a {what} weights file: {how_to_make}")
   return arrays
-
-
-def assign(var: nnx.Variable, value, name: str) -> None:
-  """Sets a float32 variable, or names `name` and both shapes."""
-  value = np.asarray(value, np.float32)
-  if value.shape != var.shape:
-    raise ValueError(f"{name}: shape {value.shape}, expected {var.shape}")
-  var.set_value(jnp.asarray(value))  # `[...] =` fails on eval_shape values

@@ -91,6 +91,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # opacity, EG3D's density TV (weight 0.25 every 16 steps), GenHead-style
   # masked depth while it is available (SynthHeads' exact depth here), and
   # 0.01 adversarial with lazy R1 (off in tiny: 0 switches it off).
+  # lpips_weights: the run directory tools/convert_lpips.py writes; empty:
+  # the perceptual term is 1 - SSIM (nothing is downloaded).
   config.loss = ml_collections.ConfigDict(dict(
       l1=1.0, lpips=p["lpips"], lpips_weights="", opacity=0.3,
       depth=p["depth"], density_tv=0.25, density_tv_every=16,

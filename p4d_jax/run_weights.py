@@ -8,13 +8,14 @@ directory.
 Training (`launch.main`) writes it with the optimizer state and data
 position; `write` makes one with parameters alone (converters, extracted
 sub-networks). Everything that reads weights (`train.init_from`, run
-loading, the pretrained motion source) reads them through `restore_params`,
-by parameter path, so any run that holds a module's parameters under the
-same paths can provide them.
+loading, the pretrained motion source, the LPIPS and Inception loaders)
+reads them through `restore_params`, by parameter path, so any run that
+holds a module's parameters under the same paths can provide them.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -106,6 +107,33 @@ def read_params(path: str, like, item: str = "ema", prefix: str = "",
                           item, prefix)
   finally:
     manager.close()
+
+
+def read_config(path: str, task: str, how_to_make: str) -> dict:
+  """config.json of the run at `path` (the run directory or its
+  checkpoints/), which must be a `task` run: what a loader of converted
+  weights checks before reading them, with errors that name the path and
+  say `how_to_make` the right run."""
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f"no {task} weights at {path}: {how_to_make}")
+  run = os.path.abspath(path)
+  if os.path.basename(run) == "checkpoints":
+    run = os.path.dirname(run)
+  config_path = os.path.join(run, "config.json")
+  try:
+    with open(config_path) as f:
+      config = json.load(f)
+  except FileNotFoundError as err:
+    raise ValueError(f"{path} is not a run directory (no config.json): "
+                     f"{how_to_make}") from err
+  except json.JSONDecodeError as err:
+    raise ValueError(f"{config_path} is not valid JSON ({err}): "
+                     f"{how_to_make}") from err
+  found = config.get("task") if isinstance(config, dict) else None
+  if found != task:
+    raise ValueError(f"{config_path} is a {found!r} run, not {task!r} "
+                     f"weights: {how_to_make}")
+  return config
 
 
 def write(path: str, config: dict, params, step: int = 0) -> str:

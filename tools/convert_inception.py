@@ -1,7 +1,8 @@
-"""Converts InceptionV3 weights to the .npz that `inception.load_npz` reads.
+"""Converts InceptionV3 weights to the run directory that `inception.load`
+reads (and `tools/evaluate.py --inception_weights` takes).
 
   bash launch/run.sh python tools/convert_inception.py \\
-      --pth pt_inception-2015-12-05-6726825d.pth --out outputs/inception_fid.npz
+      --pth pt_inception-2015-12-05-6726825d.pth --out weights/inception_fid
 
 --pth: pytorch-fid's FID weights (the TensorFlow FID graph's Inception,
   ported; released on github.com/mseitzer/pytorch-fid under "fid_weights").
@@ -33,13 +34,17 @@ def parse_args(argv=None):
   p.add_argument("--variant", choices=inception.VARIANTS, default="fid",
                  help="fid: pytorch-fid's FID Inception (default); "
                  "torchvision: torchvision's Inception3")
-  p.add_argument("--out", required=True, help="output .npz")
+  p.add_argument("--out", required=True,
+                 help="output run directory (new, or empty)")
   args = p.parse_args(argv)
   if not os.path.isfile(args.pth):
     p.error(f"--pth {args.pth}: no such file (pytorch-fid's "
             "pt_inception-2015-12-05-6726825d.pth)")
-  if not args.out.endswith(".npz"):
-    p.error(f"--out {args.out}: must end in .npz")
+  # A run directory's step is never overwritten (Orbax refuses).
+  if os.path.exists(args.out) and (not os.path.isdir(args.out)
+                                   or os.listdir(args.out)):
+    p.error(f"--out {args.out}: exists and is not an empty directory; "
+            "remove it or name another")
   return args
 
 
@@ -54,9 +59,8 @@ def main(argv=None):
   if rows is not None and rows != FC_ROWS[args.variant]:
     print(f"warning: fc has {rows} classes, {FC_ROWS[args.variant]} expected "
           f"for --variant {args.variant}: the other variant's weights?")
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  inception.save_npz(model, args.out)
-  inception.load_npz(args.out)  # checks the file reads back
+  inception.save(model, args.out, source=os.path.basename(args.pth))
+  inception.load(args.out)  # checks the run reads back
   print(f"wrote {args.out} ({args.variant} InceptionV3, "
         f"{inception.parameter_count(model):,} floats, from {args.pth})")
 

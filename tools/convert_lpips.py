@@ -1,7 +1,8 @@
-"""Converts LPIPS-VGG (v0.1) weights to the .npz that `lpips.load_npz` reads.
+"""Converts LPIPS-VGG (v0.1) weights to the run directory that `lpips.load`
+reads (and `loss.lpips_weights`, `tools/evaluate.py --lpips_weights` take).
 
   bash launch/run.sh python tools/convert_lpips.py \\
-      --vgg vgg16-397923af.pth --out outputs/lpips_vgg.npz
+      --vgg vgg16-397923af.pth --out weights/lpips_vgg
 
 --vgg: torchvision's ImageNet VGG16 (the file torchvision downloads as
   vgg16-397923af.pth; bring it yourself, nothing is downloaded here).
@@ -56,7 +57,8 @@ def parse_args(argv=None):
   p.add_argument("--lin", default=None,
                  help="lpips weights/v0.1/vgg.pth (default: from an "
                  "installed lpips package)")
-  p.add_argument("--out", required=True, help="output .npz")
+  p.add_argument("--out", required=True,
+                 help="output run directory (new, or empty)")
   args = p.parse_args(argv)
   if not os.path.isfile(args.vgg):
     p.error(f"--vgg {args.vgg}: no such file (torchvision's VGG16 weights, "
@@ -69,8 +71,11 @@ def parse_args(argv=None):
               "`pip install --no-deps lpips==0.1.4`")
   elif not os.path.isfile(args.lin):
     p.error(f"--lin {args.lin}: no such file (lpips' weights/v0.1/vgg.pth)")
-  if not args.out.endswith(".npz"):
-    p.error(f"--out {args.out}: must end in .npz")
+  # A run directory's step is never overwritten (Orbax refuses).
+  if os.path.exists(args.out) and (not os.path.isdir(args.out)
+                                   or os.listdir(args.out)):
+    p.error(f"--out {args.out}: exists and is not an empty directory; "
+            "remove it or name another")
   return args
 
 
@@ -84,9 +89,9 @@ def main(argv=None):
     sys.exit(f"convert_lpips: {err}")
   if any(np.any(np.asarray(w[...]) < 0) for w in model.lin):
     print("warning: negative lin weights (the v0.1 release has none)")
-  os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-  lpips.save_npz(model, args.out)
-  lpips.load_npz(args.out)  # checks the file reads back
+  lpips.save(model, args.out, vgg=os.path.basename(args.vgg),
+             lin=os.path.basename(args.lin))
+  lpips.load(args.out)  # checks the run reads back
   print(f"wrote {args.out} (VGG16 from {args.vgg}, lin from {args.lin})")
 
 

@@ -2,7 +2,7 @@
 
 A Psi run on SynthHeads' held-out reenactment pairs (exact targets):
   python tools/evaluate.py --workdir=runs/psi4d_tiny --out=outputs/eval \\
-      [--synthheads_size=small --pairs=64 --lpips_weights=lpips_vgg.npz]
+      [--synthheads_size=small --pairs=64 --lpips_weights=weights/lpips_vgg]
 
 Any results against folders (images matched by sorted file name):
   python tools/evaluate.py --pred=results/ --target=gt/ [--source=src.png] \\
@@ -51,9 +51,10 @@ def parse_args(argv=None):
   p.add_argument("--target", default="", help="folder of ground truth")
   p.add_argument("--source", default="", help="source image or folder")
   p.add_argument("--driving", default="", help="folder of driving frames")
-  p.add_argument("--lpips_weights", default="")
+  p.add_argument("--lpips_weights", default="",
+                 help="tools/convert_lpips.py's run directory: adds LPIPS")
   p.add_argument("--inception_weights", default="",
-                 help="tools/convert_inception.py's .npz: adds FID")
+                 help="tools/convert_inception.py's run directory: adds FID")
   p.add_argument("--face_metrics", action=argparse.BooleanOptionalAction,
                  default=True, help="dlib identity similarity and AKD")
   p.add_argument("--motion_fit", action="store_true",

@@ -38,8 +38,8 @@ class Items:
 
 @dataclasses.dataclass(frozen=True)
 class Options:
-  lpips_weights: str = ""       # tools/convert_lpips.py's .npz
-  inception_weights: str = ""   # tools/convert_inception.py's .npz (FID)
+  lpips_weights: str = ""       # tools/convert_lpips.py's run directory
+  inception_weights: str = ""   # tools/convert_inception.py's run (FID)
   face_metrics: bool = True     # dlib identity similarity and AKD
   batch: int = 16
 
@@ -57,7 +57,7 @@ def _pair_metrics(pred, target):
 @functools.lru_cache(maxsize=2)
 def _lpips(path: str):
   from p4d_jax.models import lpips  # pylint: disable=import-outside-toplevel
-  model = lpips.load_npz(path)
+  model = lpips.load(path)
   return jax.jit(lambda a, b: model(_unit(a) * 2 - 1, _unit(b) * 2 - 1))
 
 
@@ -104,7 +104,7 @@ def _face_metrics(items: Items) -> tuple[dict, list[str]]:
 @functools.lru_cache(maxsize=1)
 def _inception(path: str):
   from p4d_jax.models import inception  # pylint: disable=import-outside-toplevel
-  return inception.load_npz(path)
+  return inception.load(path)
 
 
 def set_metrics(items: Items, groups: dict[str, np.ndarray],

@@ -32,11 +32,11 @@ def targets(batch: dict, factor: int) -> dict:
 
 def perceptual_fn(weights_path: str):
   """(a, b) [B, H, W, 3] in [-1, 1] -> mean distance, and its name: LPIPS-VGG
-  when `weights_path` names a converted file (tools/convert_lpips.py), else
-  1 - SSIM, which needs no weights."""
+  when `weights_path` names a converted run directory
+  (tools/convert_lpips.py), else 1 - SSIM, which needs no weights."""
   if weights_path:
     from p4d_jax.models import lpips   # pylint: disable=import-outside-toplevel
-    model = lpips.load_npz(weights_path)
+    model = lpips.load(weights_path)
     return (lambda a, b: jnp.mean(model(a, b))), "lpips"
   return (lambda a, b: jnp.mean(1.0 - image_metrics.ssim(
       (a + 1.0) / 2.0, (b + 1.0) / 2.0))), "1-ssim"

@@ -12,7 +12,8 @@ ReLU). Two variants differ only in pooling:
 
 Weights: `tools/convert_inception.py` turns pytorch-fid's
 pt_inception-2015-12-05-6726825d.pth (or torchvision's inception_v3 state
-dict) into the .npz that `load_npz` reads.
+dict) into the run directory (`p4d_jax.run_weights`) that `load` reads: the
+parameters and the BatchNorm statistics, with the variant in config.json.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from p4d_jax.models import weights_file
+from p4d_jax import run_weights
+from p4d_jax.models import torch_weights
 
 SIZE = 299
 MIN_SIZE = 75  # smaller inputs leave nothing after Mixed_7a
 BN_EPS = 1e-3
-FORMAT = "p4d_jax.inception_v3.pool3.v1"
+TASK = "inception"  # config.json's `task` of a converted run
 VARIANTS = ("fid", "torchvision")
 HOW_TO_MAKE = ("make one with `bash launch/run.sh python "
                "tools/convert_inception.py --pth "
-               "pt_inception-2015-12-05-6726825d.pth --out PATH.npz` "
+               "pt_inception-2015-12-05-6726825d.pth --out DIR` "
                "(pytorch-fid's released FID weights)")
 # Pool branches: "avg" counts the padding (torchvision), "avg_valid" does
 # not (TensorFlow), "max" is Mixed_7c's pool in the FID graph.
@@ -298,7 +300,8 @@ def from_state_dict(state: dict, fid: bool = True) -> InceptionV3:
       raise ValueError(f"missing Inception weight {key}: not an Inception3 "
                        "state dict (pytorch-fid's or torchvision's)?")
     value = np.asarray(state[key])
-    weights_file.assign(var, value.transpose(2, 3, 1, 0) if oihw else value, key)
+    torch_weights.assign(var, value.transpose(2, 3, 1, 0) if oihw else value,
+                         key)
     used.add(key)
   extra = sorted(k for k in state if k not in used
                  and not k.startswith(IGNORED_PREFIXES)
@@ -309,27 +312,20 @@ def from_state_dict(state: dict, fid: bool = True) -> InceptionV3:
   return model
 
 
-def save_npz(model: InceptionV3, path: str):
-  """All weights and the variant to one .npz, atomically (temp, rename)."""
-  weights_file.write(path, {k: np.asarray(v[...]) for k, v in
-                            variables(model).items()}, format=FORMAT,
-                     variant=VARIANTS[0 if model.fid else 1])
+def save(model: InceptionV3, path: str, **about: str) -> str:
+  """A run directory of all the model's weights (the BatchNorm running
+  statistics too: pool3 needs them) and its variant; `about` (e.g. the
+  source file) goes into its config.json."""
+  config = dict(task=TASK, variant=VARIANTS[0 if model.fid else 1], **about)
+  return run_weights.write(path, config, nnx.state(model))
 
 
-def load_npz(path: str) -> InceptionV3:
-  """The model saved by `save_npz` / tools/convert_inception.py, with the
-  variant (pooling) it was converted for."""
-  arrays = weights_file.read(path, FORMAT, "Inception", HOW_TO_MAKE)
-  variant = str(arrays.pop("variant", ""))
+def load(path: str) -> InceptionV3:
+  """The model of a run directory that `save` / tools/convert_inception.py
+  wrote, with the variant (pooling) it was converted for."""
+  variant = run_weights.read_config(path, TASK, HOW_TO_MAKE).get("variant")
   if variant not in VARIANTS:
     raise ValueError(f"{path}: unknown variant {variant!r}: {HOW_TO_MAKE}")
   model = _abstract(variant == "fid")
-  expected = variables(model)
-  for name, var in expected.items():
-    if name not in arrays:
-      raise ValueError(f"{path}: no array {name}: {HOW_TO_MAKE}")
-    weights_file.assign(var, arrays[name], f"{path}: {name}")
-  extra = sorted(set(arrays) - set(expected))
-  if extra:
-    raise ValueError(f"{path}: unexpected arrays {extra[:5]}: {HOW_TO_MAKE}")
+  nnx.update(model, run_weights.read_params(path, nnx.state(model)))
   return model

@@ -5,7 +5,7 @@ with f the ReLU outputs relu1_2 .. relu5_3 of torchvision's vgg16 `features`
 applied to the LPIPS-scaled images, and n(f) = f / (||f||_c + 1e-10) the unit
 normalisation over channels. Weights come from torchvision's ImageNet VGG16
 and the `lpips` release (lin0..lin4); `tools/convert_lpips.py` turns the two
-.pth files into the one .npz that `load_npz` reads.
+.pth files into the run directory (`p4d_jax.run_weights`) that `load` reads.
 
 Inference only: the weights are fixed (call it from a closure inside
 jax.grad w.r.t. the images, and keep it out of any optimised state).
@@ -13,14 +13,14 @@ jax.grad w.r.t. the images, and keep it out of any optimised state).
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from p4d_jax import run_weights
 from p4d_jax.models import attention as A
-from p4d_jax.models import weights_file
+from p4d_jax.models import torch_weights
 
 # Output widths of the 13 convs of vgg16.features, their index in it (the
 # torchvision keys), the convs tapped after their ReLU, the convs followed by
@@ -33,11 +33,11 @@ POOL_AFTER = (1, 3, 6, 9)
 SHIFT = np.array([-.030, -.088, -.188], np.float32)
 SCALE = np.array([.458, .448, .450], np.float32)
 EPS = 1e-10
-FORMAT = "p4d_jax.lpips.vgg.v0.1"
+TASK = "lpips"  # config.json's `task` of a converted run
 HOW_TO_MAKE = ("make one with `bash launch/run.sh python "
-               "tools/convert_lpips.py --vgg vgg16-397923af.pth --out "
-               "PATH.npz` (the torchvision "
-               "VGG16 weights; `--lin` defaults to an installed lpips package)")
+               "tools/convert_lpips.py --vgg vgg16-397923af.pth --out DIR` "
+               "(the torchvision VGG16 weights; `--lin` defaults to an "
+               "installed lpips package)")
 
 
 class VGG16Features(nnx.Module):
@@ -111,7 +111,8 @@ def _set_lin(model: LPIPS, lin: dict):
     key = f"lin{l}.model.1.weight"
     if key not in lin:
       raise ValueError(f"missing LPIPS weight {key}; got {sorted(lin)}")
-    weights_file.assign(var, np.asarray(lin[key]).reshape(-1), key)  # [1, C, 1, 1]
+    # [1, C, 1, 1] -> [C]
+    torch_weights.assign(var, np.asarray(lin[key]).reshape(-1), key)
 
 
 def from_state_dicts(vgg: dict, lin: dict) -> LPIPS:
@@ -123,8 +124,9 @@ def from_state_dicts(vgg: dict, lin: dict) -> LPIPS:
     if w not in vgg or b not in vgg:
       raise ValueError(f"missing VGG16 weight {w} or {b}: not a torchvision "
                        "vgg16 state dict?")
-    weights_file.assign(conv.kernel, np.asarray(vgg[w]).transpose(2, 3, 1, 0), w)  # HWIO
-    weights_file.assign(conv.bias, vgg[b], b)
+    torch_weights.assign(conv.kernel,
+                         np.asarray(vgg[w]).transpose(2, 3, 1, 0), w)  # HWIO
+    torch_weights.assign(conv.bias, vgg[b], b)
   _set_lin(model, lin)
   return model
 
@@ -136,33 +138,16 @@ def random_backbone(key, lin: dict) -> LPIPS:
   return model
 
 
-def _flat_names(model: LPIPS) -> dict[str, nnx.Variable]:
-  out = {}
-  for i, conv in enumerate(model.vgg.convs):
-    out[f"conv{i}.kernel"], out[f"conv{i}.bias"] = conv.kernel, conv.bias
-  for l, w in enumerate(model.lin):
-    out[f"lin{l}"] = w
-  return out
+def save(model: LPIPS, path: str, **about: str) -> str:
+  """A run directory of the model's weights; `about` (e.g. the source
+  files) goes into its config.json beside the task."""
+  return run_weights.write(path, dict(task=TASK, **about), nnx.state(model))
 
 
-def _flat(model: LPIPS) -> dict[str, np.ndarray]:
-  """{"conv{i}.kernel" HWIO, "conv{i}.bias", "lin{l}"} -> arrays."""
-  return {k: np.asarray(v[...]) for k, v in _flat_names(model).items()}
-
-
-def save_npz(model: LPIPS, path: str):
-  """Writes all weights to one .npz, atomically (temp name, then rename)."""
-  weights_file.write(path, _flat(model), format=FORMAT)
-
-
-def load_npz(path: str) -> LPIPS:
-  """The LPIPS model saved by `save_npz` / tools/convert_lpips.py."""
-  arrays = weights_file.read(path, FORMAT, "LPIPS-VGG", HOW_TO_MAKE)
+def load(path: str) -> LPIPS:
+  """The LPIPS model of a run directory that `save` /
+  tools/convert_lpips.py wrote."""
+  run_weights.read_config(path, TASK, HOW_TO_MAKE)
   model = _abstract()
-  expected = _flat_names(model)
-  if set(arrays) != set(expected):
-    raise ValueError(f"{path}: keys {sorted(set(arrays) ^ set(expected))} "
-                     f"missing or unexpected: {HOW_TO_MAKE}")
-  for name, var in expected.items():
-    weights_file.assign(var, arrays[name], f"{path}: {name}")
+  nnx.update(model, run_weights.read_params(path, nnx.state(model)))
   return model

@@ -1,4 +1,6 @@
-"""Reads PyTorch checkpoints (.pth) into numpy without importing torch.
+"""Reads PyTorch checkpoints (.pth) into numpy without importing torch, and
+`assign` puts their arrays into a module's variables (the converters'
+`from_state_dict`s).
 
 Two on-disk formats exist:
 
@@ -23,8 +25,10 @@ import pickle
 import struct
 import zipfile
 
+import jax.numpy as jnp
 import ml_dtypes
 import numpy as np
+from flax import nnx
 
 LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 
@@ -212,3 +216,11 @@ def load_state_dict(path: str) -> dict[str, np.ndarray]:
       raise ValueError(f"cannot read PyTorch checkpoint {path}: "
                        f"{type(err).__name__}: {err}") from err
   return out
+
+
+def assign(var: nnx.Variable, value, name: str) -> None:
+  """Sets a float32 variable, or names `name` and both shapes."""
+  value = np.asarray(value, np.float32)
+  if value.shape != var.shape:
+    raise ValueError(f"{name}: shape {value.shape}, expected {var.shape}")
+  var.set_value(jnp.asarray(value))  # `[...] =` fails on eval_shape values

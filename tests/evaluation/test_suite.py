@@ -70,11 +70,10 @@ def test_groups_are_summarised_apart_and_missing_targets_explained():
   assert "psnr" not in values and "no targets" in notes[0]
 
 
-def test_lpips_from_a_weights_file_equals_the_model(tmp_path):
+def test_lpips_from_a_weights_run_equals_the_model(tmp_path):
   lin = torch_weights.load_state_dict(convert_lpips.installed_lin())
   model = lpips.random_backbone(jax.random.key(0), lin)
-  path = str(tmp_path / "lpips.npz")
-  lpips.save_npz(model, path)
+  path = lpips.save(model, str(tmp_path / "lpips"))
   pred, target = images(2, 3), images(3, 3)
   values, _ = suite.per_item(
       suite.Items(names=list("abc"), pred=pred, target=target),
@@ -91,10 +90,9 @@ def test_fid_and_face_metrics_through_the_folder_mode(tmp_path):
   from skimage import data  # pylint: disable=import-outside-toplevel
   from p4d_jax.models import inception  # pylint: disable=import-outside-toplevel
   from tests.models import make_inception_reference as ref  # pylint: disable=import-outside-toplevel
-  weights = str(tmp_path / "inception.npz")
-  inception.save_npz(inception.from_state_dict(
+  weights = inception.save(inception.from_state_dict(
       {k: ref.reference_weight(k, v)
-       for k, v in inception.torch_shapes().items()}), weights)
+       for k, v in inception.torch_shapes().items()}), str(tmp_path / "inc"))
   face = np.asarray(data.astronaut()[:256, 128:384])
   pred = np.stack([face, face, 255 - face])
   noise = np.random.default_rng(0).integers(0, 256, pred.shape, np.uint8)

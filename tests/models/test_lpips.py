@@ -9,6 +9,7 @@ import collections
 import glob
 import importlib.util
 import io
+import json
 import os
 import pickle
 import struct
@@ -360,13 +361,14 @@ def test_invariant_to_scaling_about_the_shift_without_biases(torch_vgg, lin):
   assert not np.allclose(m(0.25 * a, 0.25 * b), d, rtol=1e-2)
 
 
-def test_npz_round_trip_and_errors(model, tmp_path):
-  path = str(tmp_path / "lpips.npz")
-  lpips.save_npz(model, path)
-  assert os.listdir(tmp_path) == ["lpips.npz"]  # no temp file left
-  loaded = lpips.load_npz(path)
+def test_run_directory_round_trip(model, tmp_path):
+  """Saved and read back, from the run or its checkpoints/, equal."""
+  path = str(tmp_path / "lpips")
+  lpips.save(model, path, vgg="v.pth")
+  assert sorted(os.listdir(path)) == ["checkpoints", "config.json"]
   a, b = _images(10), _images(11)
-  np.testing.assert_array_equal(loaded(a, b), model(a, b))
+  for where in (path, os.path.join(path, "checkpoints")):
+    np.testing.assert_array_equal(lpips.load(where)(a, b), model(a, b))
 
 
 def test_gradients_wrt_the_images_are_finite(model):
@@ -388,10 +390,15 @@ def test_convert_tool_end_to_end(tmp_path, torch_vgg, lin, model, capsys):
   vgg_path, lin_path = str(tmp_path / "vgg16.pth"), str(tmp_path / "lin.pth")
   write_legacy(vgg_path, *_tensors(torch_vgg))
   write_zip(lin_path, *_tensors(lin))
-  out = str(tmp_path / "out" / "lpips.npz")
+  out = str(tmp_path / "out" / "lpips")
   convert_lpips.main(["--vgg", vgg_path, "--lin", lin_path, "--out", out])
   a, b = _images(14), _images(15)
-  np.testing.assert_array_equal(lpips.load_npz(out)(a, b), model(a, b))
+  np.testing.assert_array_equal(lpips.load(out)(a, b), model(a, b))
+  with open(os.path.join(out, "config.json")) as f:
+    assert json.load(f) == dict(task="lpips", vgg="vgg16.pth", lin="lin.pth")
+  with pytest.raises(SystemExit):   # never over an existing run
+    convert_lpips.main(["--vgg", vgg_path, "--lin", lin_path, "--out", out])
+  assert "not an empty directory" in capsys.readouterr().err
   with pytest.raises(SystemExit):
     convert_lpips.main(["--vgg", str(tmp_path / "absent.pth"), "--out", out])
   assert "absent.pth: no such file" in capsys.readouterr().err

@@ -131,10 +131,9 @@ def test_perceptual_term_is_lpips_with_weights_else_one_minus_ssim(tmp_path):
   lin = {f"lin{i}.model.1.weight": np.full((1, c, 1, 1), 0.1, np.float32)
          for i, c in enumerate((64, 128, 256, 512, 512))}
   model = lpips.random_backbone(jax.random.key(0), lin)
-  path = str(tmp_path / "lpips.npz")
-  lpips.save_npz(model, path)
+  path = lpips.save(model, str(tmp_path / "lpips"))
   loaded, name = view_targets.perceptual_fn(path)
   assert name == "lpips"
   np.testing.assert_allclose(loaded(a, b), np.mean(model(a, b)), rtol=1e-5)
   with pytest.raises(FileNotFoundError, match="convert_lpips"):
-    view_targets.perceptual_fn(str(tmp_path / "missing.npz"))
+    view_targets.perceptual_fn(str(tmp_path / "missing"))

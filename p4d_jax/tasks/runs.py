@@ -127,7 +127,7 @@ def load_run(workdir: str, step: int | None = None,
   placed by `sharding` (default: the default device)."""
   config = run_config(workdir, defaults, task)
   model = model_lib.Model.from_config(config)
-  directory = run_weights.checkpoints_dir(workdir)
+  directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
   if not os.path.isdir(directory):
     raise FileNotFoundError(f"{directory} does not exist: the run in "
                             f"{workdir} has not saved a checkpoint yet.")

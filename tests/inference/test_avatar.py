@@ -104,5 +104,5 @@ def test_reenact_explains_bad_inputs(psi4d_small_run, tmp_path):
     reenact.main(common + [f"--source={notes}", f"--driving={notes}"])
   with pytest.raises(FileNotFoundError, match="missing.mp4 does not exist"):
     reenact.main(common + ["--source=missing.mp4", "--driving=missing.mp4"])
-  with pytest.raises(FileNotFoundError, match="not a training run"):
+  with pytest.raises(FileNotFoundError, match="not a run directory"):
     reenact.main([f"--workdir={tmp_path}", "--source=a", "--driving=b"])

@@ -9,6 +9,7 @@ from jax.sharding import PartitionSpec as P
 
 from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models import synthesizer
+from p4d_jax import tree_paths
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.parallel import sharding
 from p4d_jax.rendering import cameras
@@ -61,7 +62,7 @@ def test_parameter_paths_read_like_module_attributes():
       sizes_lib.SynthesizerSizes.tiny(), nnx.Rngs(0)))
   names = []
   jax.tree_util.tree_map_with_path(
-      lambda p, x: names.append(sharding.path_name(p)),
+      lambda p, x: names.append(tree_paths.path_name(p)),
       nnx.state(model, nnx.Param))
   assert "encoder_canonical/trans_blocks_motion/0/attn1/q/kernel" in names
   assert "generator_triplane/convs1/0/kernel" in names

@@ -14,7 +14,6 @@ from p4d_jax.models import model as model_lib
 from p4d_jax.models import motion
 from p4d_jax.models.motion import source as source_lib
 from p4d_jax.tasks import psi4d
-from tests.tasks import mesh_step
 from tests.tasks.psi3d_small import small_psi_config
 
 
@@ -64,18 +63,22 @@ def test_oracle_drives_with_exact_expressions():
     model.motion_code(params, jnp.zeros((1, dim + 1)))
 
 
-def test_oracle_trains_on_batches_with_expressions():
-  task = psi4d.Psi4dTask(config_of("oracle"))
-  state = jax.jit(task.init_state)(jax.random.key(0))
-  batch = psi4d_batches.synthetic_batch(8, 32, 16)
-  rng = np.random.default_rng(0)
-  batch.update(source_expression=rng.normal(size=(8, 6)).astype(np.float32),
-               driving_expression=rng.normal(size=(8, 6)).astype(np.float32))
-  new, metrics = mesh_step.step_on(task, state, batch,
-                                   mesh_step.one_device_mesh(),
-                                   jax.random.key(1))
-  assert np.isfinite(metrics["loss"])
-  assert int(new["step"]) == 1
+def test_oracle_reads_the_records_expressions(pseudo_views_tiny):
+  """The pseudo-view records of SynthHeads clips carry each frame's exact
+  expression; Psi's batches hand them, standardised, to the oracle, and
+  the task's motions are exactly those (zero-padded)."""
+  config = config_of("oracle")
+  config.data.pseudo_views = pseudo_views_tiny[-1]
+  task = psi4d.Psi4dTask(config)
+  batch = next(iter(psi4d_batches.training_batches(config.data, 32, 4,
+                                                   expressions=True)))
+  assert batch["driving_expression"].shape == (4, 6)
+  # Standardised: a parameter uniform over its range has unit variance.
+  assert 0.2 < float(np.std(batch["driving_expression"])) < 3.0
+  params = task.model.init(jax.random.key(0))
+  source, driving = task.motions(params, batch, jax.random.key(1))
+  np.testing.assert_array_equal(driving[:, :6], batch["driving_expression"])
+  np.testing.assert_array_equal(source[:, :6], batch["source_expression"])
 
 
 def test_pretrained_takes_a_runs_encoder_and_keeps_it(tmp_path):
@@ -96,14 +99,15 @@ def test_pretrained_takes_a_runs_encoder_and_keeps_it(tmp_path):
       state["params"])
   assert all(float(jnp.max(jnp.abs(g))) == 0.0
              for g in jax.tree.leaves(grads))
-  batch = psi4d_batches.synthetic_batch(8, 32, 16)
-  state = dict(state, params=perturbed(state["params"]))
-  state["params"]["motion_encoder"] = jax.tree.map(
-      jnp.asarray, trained["motion_encoder"])
-  new, _ = mesh_step.step_on(task, state, batch, mesh_step.one_device_mesh(),
-                             jax.random.key(1))
-  for g, w in zip(jax.tree.leaves(new["params"]["motion_encoder"]), want):
-    np.testing.assert_array_equal(g, w)
+  # And the optimizer leaves it alone while it moves everything else.
+  params = state["params"]
+  updates, _ = task.training.tx.update(
+      jax.tree.map(jnp.ones_like, params), task.training.tx.init(params),
+      params)
+  assert all(float(jnp.max(jnp.abs(u))) == 0.0
+             for u in jax.tree.leaves(updates["motion_encoder"]))
+  assert all(float(jnp.max(jnp.abs(u))) > 0.0
+             for u in jax.tree.leaves(updates["encoder_global"]))
   with pytest.raises(ValueError, match="needs motion.weights"):
     model_lib.Model.from_config(config_of("pretrained", weights=""))
 
@@ -121,10 +125,13 @@ def test_a_new_kind_is_one_class_and_one_registry_line(monkeypatch):
 
   monkeypatch.setitem(motion.KINDS, "constant", Constant)
   task = psi4d.Psi4dTask(config_of("constant"))
-  state = jax.jit(task.init_state)(jax.random.key(0))
-  assert set(state["params"]["motion_encoder"]) == {"kernel", "bias"}
-  _, metrics = mesh_step.step_on(task, state,
-                                 psi4d_batches.synthetic_batch(8, 32, 16),
-                                 mesh_step.one_device_mesh(),
-                                 jax.random.key(1))
-  assert np.isfinite(metrics["loss"])
+  params = task.model.init(jax.random.key(0))
+  assert set(params["motion_encoder"]) == {"kernel", "bias"}
+  code = task.model.motion_code(params, jnp.zeros((3, 32, 32, 3)))
+  assert code.shape == (3, task.model.sizes.canonical.motion_dim)
+  # Trainable: the task's optimizer moves it.
+  updates, _ = task.training.tx.update(
+      jax.tree.map(jnp.ones_like, params), task.training.tx.init(params),
+      params)
+  assert all(float(jnp.max(jnp.abs(u))) > 0.0
+             for u in jax.tree.leaves(updates["motion_encoder"]))

@@ -35,9 +35,8 @@ from p4d_jax.train import optimizer
 #     (loss, (terms, extra metrics, renders, targets))
 LossFn = Callable[..., tuple[jax.Array, tuple[dict, dict, dict, dict]]]
 
-WEIGHTS = dict(l1="l1", perceptual="lpips", opacity="opacity", depth="depth",
-               density_tv="density_tv", adversarial="adversarial",
-               pseudo_view="pseudo_view")   # term -> its config.loss key
+# A term's weight is config.loss[name], but for these names.
+WEIGHT_KEYS = dict(perceptual="lpips")
 
 
 class GeneratorTraining:
@@ -83,8 +82,9 @@ class GeneratorTraining:
     return view_targets.targets(batch, self.model.sizes.superres.factor)
 
   def weighted(self, terms: dict) -> jax.Array:
-    """The loss: every term times its config.loss weight."""
-    return sum(self.loss_cfg.get(WEIGHTS[k], 0.0) * v
+    """The loss: every term times its config.loss weight (a task's own
+    terms, e.g. Psi's pseudo_view, are weighted by their own key)."""
+    return sum(self.loss_cfg[WEIGHT_KEYS.get(k, k)] * v
                for k, v in terms.items())
 
   def reconstruction_terms(self, params, d_params, out: dict, tg: dict,

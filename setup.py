@@ -44,7 +44,8 @@ EXTRAS = {
     "tf": ["tensorflow-cpu==2.21.0"],
     "face": FACE,
     # The tests cover the face preprocessing too.
-    "test": ["pytest>=8", "scipy"] + FACE,
+    # pytest-xdist: launch/test.sh runs the suite in one process per core.
+    "test": ["pytest>=8", "pytest-xdist==3.8.0", "scipy"] + FACE,
 }
 
 setuptools.setup(

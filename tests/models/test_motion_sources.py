@@ -81,9 +81,10 @@ def test_oracle_reads_the_records_expressions(pseudo_views_tiny):
   np.testing.assert_array_equal(source[:, :6], batch["source_expression"])
 
 
-def test_pretrained_takes_a_runs_encoder_and_keeps_it(tmp_path):
-  learned = model_lib.Model.from_config(config_of("learned"))
-  trained = perturbed(learned.init(jax.random.key(3)), seed=3)
+def test_pretrained_takes_a_runs_encoder_and_keeps_it(psi4d_small_state,
+                                                     tmp_path):
+  # A `learned` Psi's weights (the shared fixture's), moved: "trained".
+  trained = perturbed(psi4d_small_state[1]["params"], seed=3)
   run = run_weights.write(str(tmp_path / "extractor"),
                           dict(task="psi4d"), trained)
   task = psi4d.Psi4dTask(config_of("pretrained", weights=run))

@@ -21,9 +21,12 @@ def to_fields(obj) -> dict:
       v := getattr(obj, f.name)) else v) for f in dataclasses.fields(obj)}
 
 
-def _tuples(value):
+def tuples(value):
+  """JSON's lists back to the tuples configs use, inside dicts too."""
+  if isinstance(value, dict):
+    return {k: tuples(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return tuple(_tuples(v) for v in value)
+    return tuple(tuples(v) for v in value)
   return value
 
 
@@ -45,5 +48,5 @@ def from_fields(cls: type, section: Any, where: str):
     if dataclasses.is_dataclass(default):
       values[name] = from_fields(type(default), value, f"{where}.{name}")
     else:
-      values[name] = _tuples(value)
+      values[name] = tuples(value)
   return cls(**values)

@@ -21,6 +21,7 @@ from typing import Any, Callable
 import jax
 import ml_collections
 
+from p4d_jax import config_bridge
 from p4d_jax import run_weights
 from p4d_jax.evaluation import novel_view
 from p4d_jax.evaluation import reenactment
@@ -77,15 +78,6 @@ def _read_json(path: str) -> dict:
                        "is damaged.") from err
 
 
-def _tuples(value):
-  """JSON lists back to the tuples the configs use."""
-  if isinstance(value, dict):
-    return {k: _tuples(v) for k, v in value.items()}
-  if isinstance(value, list):
-    return tuple(_tuples(v) for v in value)
-  return value
-
-
 def run_config(workdir: str, defaults: Defaults | None = None,
                task: str | None = None) -> ml_collections.ConfigDict:
   """The run's saved config laid over `defaults(task, preset)` (None: the
@@ -95,7 +87,7 @@ def run_config(workdir: str, defaults: Defaults | None = None,
     raise FileNotFoundError(
         f"{workdir} is not a run directory: it has no config.json "
         "(python -m launch.main --workdir=DIR writes it).")
-  saved = _tuples(_read_json(path))
+  saved = config_bridge.tuples(_read_json(path))
   name = saved.get("task")
   task_kind(name)
   if task is not None and name != task:

@@ -30,10 +30,10 @@ SIZES = {
     # The end-to-end demo's set (tools/demo.py): small's resolution, fewer
     # heads, one ray a pixel, so that it builds in about a minute.
     "demo": examples.Spec(supersample=1, identities=96, clips=24, held_out=8,
-                          frames=24, eval_pairs=16, novel_views=2),
+                          frames=48, eval_pairs=16, novel_views=2),
     "small": examples.Spec(),
     "base": examples.Spec(resolution=128, identities=4096, clips=1024,
-                          held_out=256, views=8, frames=64, eval_pairs=512,
+                          held_out=256, views=8, frames=96, eval_pairs=512,
                           novel_views=4),
 }
 
@@ -74,8 +74,12 @@ def _view_features(res: int, *lead: int) -> dict:
 
 class _SynthHeadsBuilder(tfds.core.GeneratorBasedBuilder):
   """Shared set-up; subclasses give features and splits."""
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "First SynthHeads release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "First SynthHeads release.",
+                   "1.1.0": "Clips span 4x the time (12.5 fps), blinks "
+                            "come twice as often, smile, brow and pucker "
+                            "change within a clip: Psi's training pairs "
+                            "carry expression changes."}
   BUILDER_CONFIGS = [_config(name, spec) for name, spec in SIZES.items()]
   DEFAULT_CONFIG_NAME = "small"
 

@@ -35,8 +35,8 @@ class Spec:
   clips: int = 64                # training clips, of identities 0..clips-1
   held_out: int = 32             # evaluation identities (disjoint)
   views: int = 4                 # per multi-view still
-  frames: int = 32               # per clip
-  fps: float = 25.0
+  frames: int = 48               # per clip
+  fps: float = 12.5              # 3.84 s a clip: blinks, speech and pauses
   eval_pairs: int = 64           # half same-identity, half cross-identity
   novel_views: int = 3           # GT targets at cameras no input had
   render_batch: int = 16         # images per renderer call
@@ -62,7 +62,8 @@ INTRINSICS = np.array([[cameras.P4D_FOCAL, 0.0, 0.5],
                        [0.0, 0.0, 1.0]], np.float32)
 
 
-def _label(cam2world: np.ndarray) -> np.ndarray:
+def camera_label(cam2world: np.ndarray) -> np.ndarray:
+  """cam2world [..., 4, 4] -> 25-float labels with SynthHeads' intrinsics."""
   intr = np.broadcast_to(INTRINSICS, (*cam2world.shape[:-2], 3, 3))
   return np.asarray(cameras.pack_label(cam2world, intr), np.float32)
 
@@ -109,7 +110,7 @@ def render_views(spec: Spec, scenes: list[P.Scene],
   return dict(image=np.array([_png(x) for x in out["rgb"]], dtype=object),
               mask=np.array([_png(x) for x in out["mask"]], dtype=object),
               depth=out["depth"].astype(np.float32),
-              camera=_label(np.asarray(rel)), world_camera=_label(world_cams))
+              camera=camera_label(np.asarray(rel)), world_camera=camera_label(world_cams))
 
 
 def multiview(spec: Spec, split: str, progress: bool = True) -> Iterator:

@@ -24,7 +24,7 @@ class MotionRanges:
   head_frequency: tuple[float, float] = (0.1, 0.6)
   syllable_rate: tuple[float, float] = (2.0, 3.0)   # jaw cycles per second
   speech_segment: tuple[float, float] = (0.8, 2.5)
-  blink_interval: tuple[float, float] = (1.5, 4.0)
+  blink_interval: tuple[float, float] = (1.0, 2.5)
   blink_duration: tuple[float, float] = (0.15, 0.3)
 
 
@@ -81,10 +81,12 @@ def clip_motion(rng: np.random.Generator, frames: int, fps: float,
   syllables = np.abs(np.sin(np.pi * rate * times + rng.uniform(0, np.pi)))
   loudness = 0.55 + _smooth_curve(rng, times, 0.25, (0.3, 1.0))
   jaw = talking * loudness * syllables**1.5
-  smile = 0.25 + _smooth_curve(rng, times, 0.45, (0.05, 0.3))
-  brow = 0.15 * talking + _smooth_curve(rng, times, 0.3, (0.1, 0.5))
+  # Smile, brow and pucker change within seconds, so that a clip's frames
+  # differ in them and not only its identity's average does.
+  smile = 0.25 + _smooth_curve(rng, times, 0.5, (0.15, 0.5))
+  brow = 0.15 * talking + _smooth_curve(rng, times, 0.35, (0.2, 0.6))
   pucker = 0.3 * talking * np.sin(np.pi * rate * 0.5 * times) + \
-      _smooth_curve(rng, times, 0.2, (0.05, 0.3))
+      _smooth_curve(rng, times, 0.3, (0.15, 0.5))
   blink_left, blink_right = _blinks(rng, times, r.blink_interval,
                                     r.blink_duration)
   expression = np.stack([jaw, smile, blink_left, blink_right, brow, pucker], -1)

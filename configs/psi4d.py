@@ -23,6 +23,8 @@ of the cross-view perceptual term) and pseudo_every (its period).
 import ml_collections
 
 from configs import psi3d
+from p4d_jax import config_bridge
+from p4d_jax.models import sizes
 
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
@@ -42,12 +44,15 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.task = "psi4d"
   config.preset = arg
   # Where the motion vectors come from (p4d_jax/models/motion): "learned"
-  # (a CNN trained with Psi), "pretrained" (that CNN frozen, its weights from
-  # the run directory `weights`), "oracle" (SynthHeads' exact expression
-  # parameters). widths: the CNN's.
+  # (a CNN trained with Psi; widths: its), "pretrained" (the expression
+  # extractor of a configs/motion.py run, the directory `weights`, frozen),
+  # "oracle" (SynthHeads' exact expression parameters).
+  # extractor: the pretrained extractor's sizes (configs/motion.py's; they
+  # must match the run in `weights`).
   config.motion = ml_collections.ConfigDict(dict(
       kind=v.get("motion", "learned"),
-      widths=(16, 32) if tiny else (32, 64, 128, 256), weights=""))
+      widths=(16, 32) if tiny else (32, 64, 128, 256), weights="",
+      extractor=config_bridge.to_fields(sizes.ExtractorSizes())))
   # One element per clip of the records; each example draws source and
   # driving frames and two pseudo views of the driving frame.
   config.data = ml_collections.ConfigDict(dict(

@@ -35,7 +35,9 @@ GRID_ROWS = 8
 # (evaluation/reenactment.py).
 RENDER_METRICS = ("novel_psnr", "depth_error", "geometry_consistency",
                   "eyes_psnr", "mouth_psnr",
-                  "static_eyes_psnr", "static_mouth_psnr", "baseline_psnr")
+                  "static_eyes_psnr", "static_mouth_psnr",
+                  "shuffled_eyes_psnr", "shuffled_mouth_psnr", "driver_rms",
+                  "baseline_psnr")
 
 
 def parse_args(argv=None):

@@ -65,10 +65,11 @@ def parse_args(argv=None):
   return p.parse_args(argv)
 
 
-def render_all(avatar, prepared, driving: np.ndarray, views: dict,
+def render_all(avatar, prepared, driving: np.ndarray,
+               driving_labels: np.ndarray, views: dict,
                batch: int) -> tuple[dict, dict]:
-  """Renders every frame at each view's labels [T, 25], `batch` frames per
-  call. Returns {view: outputs [T, ...]} and timings: the first call (with
+  """Renders every frame (its own camera labels [T, 25]) at each view's
+  labels [T, 25], `batch` frames per call. Returns {view: outputs [T, ...]} and timings: the first call (with
   compilation) apart from the rest."""
   total = len(driving)
   out = {name: [] for name in views}
@@ -82,7 +83,8 @@ def render_all(avatar, prepared, driving: np.ndarray, views: dict,
         [x, np.repeat(x[-1:], batch - count, axis=0)])
     tic = time.perf_counter()
     for name, labels in views.items():
-      got = avatar.render(prepared, pad(frames), pad(labels[part]))
+      got = avatar.render(prepared, pad(frames), pad(labels[part]),
+                          pad(driving_labels[part]))
       out[name].append({k: v[:count] for k, v in got.items()})
     took = time.perf_counter() - tic
     first, rest = (took, rest) if start == 0 else (first, rest + took)
@@ -107,12 +109,14 @@ def depth_video(depth: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
   return np.repeat(np.repeat(frames, factor, axis=1), factor, axis=2)
 
 
-def write_meshes(args, avatar, prepared, driving: np.ndarray) -> list[str]:
+def write_meshes(args, avatar, prepared, driving: np.ndarray,
+                 driving_labels: np.ndarray) -> list[str]:
   paths = []
   picks = range(0, len(driving), args.mesh_every)
   progress = Progress(len(picks), "meshes")
   for i, t in enumerate(picks):
-    density = avatar.density(prepared, driving[t], args.mesh_resolution)
+    density = avatar.density(prepared, driving[t], args.mesh_resolution,
+                             driving_labels[t])
     verts, faces = mesh.extract(density, avatar.box, args.mesh_level)
     path = os.path.join(args.out, "meshes", f"frame_{t:05d}.{args.mesh}")
     writer = mesh.write_ply if args.mesh == "ply" else mesh.write_obj
@@ -142,7 +146,7 @@ def main(argv=None) -> dict:
   avatar = avatar_lib.Avatar(run.model, run.params)
   src_image = image_io.to_float(source.images[args.source_frame])
   tic = time.perf_counter()
-  prepared = avatar.prepare(src_image)
+  prepared = avatar.prepare(src_image, source.cameras[args.source_frame])
   prepare_s = time.perf_counter() - tic
   frames = image_io.to_float(driving.images)
   count = len(frames)
@@ -150,7 +154,8 @@ def main(argv=None) -> dict:
           np.repeat(source.cameras[args.source_frame][None], count, axis=0))
   views = dict(result=cams,
                orbit=avatar_lib.orbit_labels(count, args.orbit_yaw))
-  out, timing = render_all(avatar, prepared, frames, views, args.batch)
+  out, timing = render_all(avatar, prepared, frames, driving.cameras, views,
+                           args.batch)
 
   os.makedirs(args.out, exist_ok=True)
   u8 = image_io.to_uint8
@@ -167,7 +172,8 @@ def main(argv=None) -> dict:
           driving.fps))
   if args.mesh != "none":
     try:
-      written["meshes"] = write_meshes(args, avatar, prepared, frames)
+      written["meshes"] = write_meshes(args, avatar, prepared, frames,
+                                       driving.cameras)
     except ValueError as err:   # e.g. an early checkpoint with no surface yet
       print(f"[reenact] no meshes: {err}", flush=True)
       written["meshes"] = []

@@ -15,6 +15,9 @@ view q is the cross-view target. An example:
     pseudo_image       [S, S, 3]   pseudo view q, and pseudo_mask [N, N]
                                    (Psi3d's rendered opacity), pseudo_c2w
                                    [4, 4], pseudo_intrinsics [3, 3]
+    source_camera, driving_camera, motion_view_camera  [25]
+                                   the three motion frames' camera labels
+                                   (what the `pretrained` source aligns by)
     skipped_records    int         corrupt records skipped (metrics)
     source_expression, driving_expression  [E]
                                    the frames' exact expressions,
@@ -89,6 +92,9 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
       pseudo_image=image_io.to_float(clip["view_image"][d, q]),
       pseudo_mask=clip["view_mask"][d, q].astype(np.float32) / 255.0,
       pseudo_c2w=pc2w, pseudo_intrinsics=pintr,
+      source_camera=np.asarray(clip["frame_camera"][s], np.float32),
+      driving_camera=np.asarray(clip["frame_camera"][d], np.float32),
+      motion_view_camera=np.asarray(clip["view_camera"][d, p], np.float32),
       skipped_records=np.int32(clip["skipped_records"]))
 
 
@@ -114,6 +120,8 @@ def synthetic_batch(batch: int, image_size: int, neural: int) -> dict:
   the driving frame and its pseudo view (masks at the neural resolution)."""
   mv = multiview_batches.synthetic_batch(batch, image_size, 2, seed=0)
   step = image_size // neural
+  labels = np.asarray(cameras.pack_label(mv["target_c2w"],
+                                         mv["target_intrinsics"]), np.float32)
   return dict(image=mv["image"], driving_image=mv["target_image"][:, 0],
               motion_view_image=mv["target_image"][:, 1],
               target_image=mv["target_image"][:, :1],
@@ -124,4 +132,6 @@ def synthetic_batch(batch: int, image_size: int, neural: int) -> dict:
               pseudo_mask=mv["target_mask"][:, 1, ::step, ::step],
               pseudo_c2w=mv["target_c2w"][:, 1],
               pseudo_intrinsics=mv["target_intrinsics"][:, 1],
+              source_camera=labels[:, 0], driving_camera=labels[:, 0],
+              motion_view_camera=labels[:, 1],
               skipped_records=np.zeros((batch,), np.int32))

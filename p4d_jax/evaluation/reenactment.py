@@ -19,6 +19,13 @@ Metrics (means over pairs; `same_` and `cross_` for the two kinds):
                            (no reenactment): the expression error the model
                            would make by ignoring the driver. The gap between
                            the two is the expression it carries over.
+  shuffled_eyes_psnr, ...  the same driven by another pair's driver (the
+                           drivers rolled by one within each batch): what a
+                           driver that is not this target's gains (~nothing,
+                           or the gain is not expression transfer)
+  driver_rms               RMS change of the result (in [-1, 1] units) between
+                           driving by the driver and by the source: how much
+                           the driver moves the image at all
 """
 
 from __future__ import annotations
@@ -67,6 +74,9 @@ def pair_fields(example: dict) -> dict:
           example["source"]["expression"]),
       driving_expression=synthheads_params.standardise_expression(
           example["driving"]["expression"]),
+      # What the pretrained extractor aligns its crop by.
+      source_camera=np.asarray(example["source"]["camera"], np.float32),
+      driving_camera=np.asarray(example["driving"]["camera"], np.float32),
       target_pose=np.asarray(tgt["pose"], np.float32),
       # What a motion fit of the result holds fixed (`evaluation.motion_fit`).
       target_world_c2w=np.asarray(cameras.unpack_label(
@@ -77,17 +87,21 @@ def pair_fields(example: dict) -> dict:
 
 # What the jitted render reads of `pair_fields`.
 _RENDER_FIELDS = ("image", "driving_image", "source_expression",
-                  "driving_expression", "target_image", "target_mask",
+                  "driving_expression", "source_camera", "driving_camera", "target_image", "target_mask",
                   "target_depth", "target_c2w", "target_intrinsics",
                   "region_mask")
 
 
 def motion_frames(model, batch: dict, who: str) -> jax.Array:
   """What `model`'s motion source reads of a pair's `who` ("source" or
-  "driving") frame: its image or its standardised expression."""
+  "driving") frame: its image (with its camera) or its standardised
+  expression."""
   if model.motion_reads == "expression":
     return batch[f"{who}_expression"]
-  return batch["image" if who == "source" else "driving_image"]
+  image = batch["image" if who == "source" else "driving_image"]
+  if model.motion_reads == "framed":
+    return dict(image=image, camera=batch[f"{who}_camera"])
+  return image
 
 
 class ReenactmentEvaluator:
@@ -121,6 +135,7 @@ class ReenactmentEvaluator:
     out = views(driving)
     # Every camera again, so that the samples' jitter matches `out`'s.
     static = views(source)
+    shuffled = views(jnp.roll(driving, 1, axis=0))
     tg = view_targets.targets(batch, self.model.sizes.superres.factor)
     b, t = batch["target_c2w"].shape[:2]
     per_view = lambda x: x.reshape(b, t, *x.shape[1:])   # noqa: E731
@@ -133,13 +148,18 @@ class ReenactmentEvaluator:
         to01(img), to01(target[:, 0]), batch["region_mask"][:, k])
     region_psnr = {
         f"{prefix}{name}_psnr": in_region(img, k)
-        for prefix, img in (("", pred[:, 0]), ("static_", per_view(static["image"])[:, 0]))
+        for prefix, img in (("", pred[:, 0]),
+                            ("static_", per_view(static["image"])[:, 0]),
+                            ("shuffled_", per_view(shuffled["image"])[:, 0]))
         for k, name in enumerate(regions.REGIONS)}
+    driver_rms = jnp.sqrt(jnp.mean(jnp.square(
+        pred[:, 0] - per_view(static["image"])[:, 0]), axis=(1, 2, 3)))
     consistency = jax.vmap(geometry_consistency.view_consistency)(
         per_view(out["depth"]), per_view((out["mask"] + 1.0) / 2.0),
         batch["target_c2w"], batch["target_intrinsics"])
     return dict(
-        **region_psnr, geometry_consistency=consistency, psnr=psnr[:, 0], novel_psnr=jnp.mean(psnr[:, 1:], axis=1),
+        **region_psnr, geometry_consistency=consistency, psnr=psnr[:, 0],
+        novel_psnr=jnp.mean(psnr[:, 1:], axis=1), driver_rms=driver_rms,
         ssim=image_metrics.ssim(to01(pred[:, 0]), to01(target[:, 0])),
         perceptual=jax.vmap(lambda a, c: self.perceptual(
             a[None], c[None]))(pred[:, 0], target[:, 0]),
@@ -161,8 +181,8 @@ class ReenactmentEvaluator:
     metrics = {}
     for name, rows in (("same", ~cross), ("cross", cross)):
       for k in ("psnr", "ssim", "perceptual", "baseline_psnr", "novel_psnr",
-                "depth_error", "geometry_consistency",
-                *(f"{p}{r}_psnr" for p in ("", "static_")
+                "depth_error", "geometry_consistency", "driver_rms",
+                *(f"{p}{r}_psnr" for p in ("", "static_", "shuffled_")
                                  for r in regions.REGIONS)):
         v = out[k][rows]   # NaN where nothing is covered (consistency)
         metrics[f"{name}_{k}"] = (float(np.nanmean(v)) if np.isfinite(v).any()

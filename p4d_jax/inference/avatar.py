@@ -9,9 +9,13 @@ frames. The model is a `models.model.Model` whose motion source reads
 images (the oracle needs SynthHeads parameters, which real frames lack).
 
     avatar = Avatar(model, params)
-    src = avatar.prepare(source)                    # [S, S, 3] in [-1, 1]
-    out = avatar.render(src, driving, c2w, intr)    # [B, S, S, 3], [B, 4, 4]
-    out["image"], out["depth"], out["mask"]
+    src = avatar.prepare(source, source_label)      # [S, S, 3], [25]
+    out = avatar.render(src, driving, labels, driving_labels)
+    out["image"], out["depth"], out["mask"]         # driving [B, S, S, 3]
+
+`labels` are the cameras to render at; `driving_labels` the driving
+frames' own cameras (default: `labels`), which a motion source that aligns
+its crop by the camera (`pretrained`) reads with the frames.
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ class Avatar:
   parameters."""
 
   def __init__(self, model, params):
-    if model.motion_reads != "image":
+    if model.motion_reads not in ("image", "framed"):
       raise ValueError(
           "Reenactment drives the avatar with images; this model's motion "
           f"source reads {model.motion_reads!r} (a Psi3d run has none, the "
@@ -65,51 +69,71 @@ class Avatar:
     self._render = jax.jit(self._render_fn)
     self._density = jax.jit(self._density_fn, static_argnames=("resolution",))
 
-  def _prepare_fn(self, params, source):
-    image = source[None]
-    return self.model.encode_source(params, image,
-                                    self.model.motion_code(params, image))
+  def _motion(self, params, images, labels):
+    frames = (dict(image=images, camera=labels)
+              if self.model.motion_reads == "framed" else images)
+    return self.model.motion_code(params, frames)
 
-  def _planes(self, params, prepared, driving):
+  def _prepare_fn(self, params, source, label):
+    image = source[None]
+    return self.model.encode_source(
+        params, image, self._motion(params, image, label[None]))
+
+  def _planes(self, params, prepared, driving, driving_labels):
     b = driving.shape[0]
     source = jax.tree.map(lambda x: jnp.broadcast_to(x, (b, *x.shape[1:])),
                           prepared)
-    return self.model.animate(params, source,
-                              self.model.motion_code(params, driving)), source
+    motion = self._motion(params, driving, driving_labels)
+    return self.model.animate(params, source, motion), source
 
-  def _render_fn(self, params, prepared, driving, c2w, intrinsics):
-    planes, source = self._planes(params, prepared, driving)
+  def _render_fn(self, params, prepared, driving, driving_labels, c2w,
+                 intrinsics):
+    planes, source = self._planes(params, prepared, driving, driving_labels)
     out = self.model.render(params, planes, source["background"], c2w,
                             intrinsics, jax.random.key(0))
     return dict(image=out["image"], depth=out["depth"], mask=out["mask"])
 
-  def _density_fn(self, params, prepared, driving, resolution):
-    planes, _ = self._planes(params, prepared, driving[None])
+  def _density_fn(self, params, prepared, driving, label, resolution):
+    planes, _ = self._planes(params, prepared, driving[None], label[None])
     return self.model.density_grid(params, planes, resolution)
 
-  def prepare(self, source: np.ndarray) -> dict:
-    """source [S, S, 3] in [-1, 1] -> its cached part of the network."""
+  def prepare(self, source: np.ndarray, label: np.ndarray | None = None
+              ) -> dict:
+    """source [S, S, 3] in [-1, 1] and its camera label [25] (default:
+    frontal) -> its cached part of the network."""
     self._check(source[None], "source")
-    return self._prepare(self.params, jnp.asarray(source, jnp.float32))
+    return self._prepare(self.params, jnp.asarray(source, jnp.float32),
+                         self._label(label))
 
-  def render(self, prepared: dict, driving: np.ndarray, labels: np.ndarray
-             ) -> dict:
-    """driving [B, S, S, 3] in [-1, 1], camera labels [B, 25] -> numpy image
+  def render(self, prepared: dict, driving: np.ndarray, labels: np.ndarray,
+             driving_labels: np.ndarray | None = None) -> dict:
+    """driving [B, S, S, 3] in [-1, 1], camera labels [B, 25] to render at,
+    the driving frames' own [B, 25] (default: `labels`) -> numpy image
     [B, S, S, 3] in [-1, 1], depth [B, n, n] and mask [B, n, n] in [-1, 1]."""
     self._check(driving, "driving")
-    c2w, intrinsics = cameras.unpack_label(jnp.asarray(labels, jnp.float32))
+    labels = jnp.asarray(labels, jnp.float32)
+    c2w, intrinsics = cameras.unpack_label(labels)
+    own = labels if driving_labels is None else jnp.asarray(driving_labels,
+                                                            jnp.float32)
     out = self._render(self.params, prepared,
-                       jnp.asarray(driving, jnp.float32), c2w, intrinsics)
+                       jnp.asarray(driving, jnp.float32), own, c2w, intrinsics)
     return {k: np.asarray(v) for k, v in out.items()}
 
   def density(self, prepared: dict, driving: np.ndarray,
-              resolution: int = 96) -> np.ndarray:
-    """Density [R, R, R] of the head driven by one frame [S, S, 3], on a
-    grid over the render box (`box_warp`, axis order x, y, z)."""
+              resolution: int = 96, label: np.ndarray | None = None
+              ) -> np.ndarray:
+    """Density [R, R, R] of the head driven by one frame [S, S, 3] (its
+    camera label [25], default frontal), on a grid over the render box
+    (`box_warp`, axis order x, y, z)."""
     self._check(driving[None], "driving")
     return np.asarray(self._density(self.params, prepared,
                                     jnp.asarray(driving, jnp.float32),
+                                    self._label(label),
                                     resolution=resolution))
+
+  @staticmethod
+  def _label(label: np.ndarray | None) -> jax.Array:
+    return jnp.asarray(view_label() if label is None else label, jnp.float32)
 
   @property
   def box(self) -> float:

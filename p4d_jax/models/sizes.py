@@ -125,6 +125,16 @@ class MotionSizes:
     return cls(widths=(16, 32), dim=16)
 
 
+@dataclasses.dataclass(frozen=True)
+class ExtractorSizes:
+  """models/motion/extractor.py: the pretrained expression extractor."""
+  frame: int = 64                        # frames are resized to this first
+  crop: int = 32                         # the aligned crop's side
+  widths: tuple[int, ...] = (32, 64, 128)   # stride-2 convs after a stem
+  hidden: int = 128
+  outputs: int = 6                       # SynthHeads' expression parameters
+
+
 # config.model's keys that are not sizes: how the model computes, not what.
 MEMORY_KEYS = ("compute_dtype", "remat")
 

@@ -75,14 +75,21 @@ class Psi4dTask:
   def motions(self, params, batch: dict, key: jax.Array):
     """(source, driving) motion [B, D]: per example, from pseudo view p or
     the real driving frame (image sources), or the exact expressions."""
-    if self.model.motion_reads == "expression":
+    reads = self.model.motion_reads
+    if reads == "expression":
       return (self.model.motion_code(params, batch["source_expression"]),
               self.model.motion_code(params, batch["driving_expression"]))
     use_view = motion_choice(key, batch["image"].shape[0],
                              self.config.loss.p_motion)
-    driving = jnp.where(use_view[:, None, None, None],
-                        batch["motion_view_image"], batch["driving_image"])
-    return (self.model.motion_code(params, batch["image"]),
+    pick = lambda a, b: jnp.where(   # noqa: E731
+        use_view.reshape((-1,) + (1,) * (a.ndim - 1)), a, b)
+    source = dict(image=batch["image"], camera=batch["source_camera"])
+    driving = dict(
+        image=pick(batch["motion_view_image"], batch["driving_image"]),
+        camera=pick(batch["motion_view_camera"], batch["driving_camera"]))
+    if reads == "image":
+      source, driving = source["image"], driving["image"]
+    return (self.model.motion_code(params, source),
             self.model.motion_code(params, driving))
 
   def _pseudo_view_term(self, params, planes, batch, key) -> jax.Array:

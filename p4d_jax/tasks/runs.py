@@ -27,6 +27,7 @@ from p4d_jax.evaluation import novel_view
 from p4d_jax.evaluation import reenactment
 from p4d_jax.media import atomic
 from p4d_jax.models import model as model_lib
+from p4d_jax.tasks import motion_extractor
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
 
@@ -40,6 +41,8 @@ class TaskKind:
 TASKS = {
     "psi3d": TaskKind(psi3d.Psi3dTask, novel_view.NovelViewEvaluator),
     "psi4d": TaskKind(psi4d.Psi4dTask, reenactment.ReenactmentEvaluator),
+    "motion_extractor": TaskKind(motion_extractor.MotionExtractorTask,
+                                 motion_extractor.ExtractorEvaluator),
 }
 
 # (task name, preset) -> that preset's config (configs.preset): the

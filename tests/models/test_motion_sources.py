@@ -1,6 +1,7 @@
 """The motion seam: `config.motion.kind` picks a source; the oracle feeds
-exact expressions, the pretrained source takes a run's encoder and never
-changes it, and a new kind is one class plus one registry line."""
+exact expressions, the pretrained source takes a motion-extractor run's
+network and never changes it, and a new kind is one class plus one
+registry line."""
 
 import jax
 import jax.numpy as jnp
@@ -8,11 +9,15 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from p4d_jax import config_bridge
 from p4d_jax import run_weights
 from p4d_jax.data import psi4d_batches
+from p4d_jax.inference import avatar
 from p4d_jax.models import model as model_lib
 from p4d_jax.models import motion
+from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models.motion import source as source_lib
+from p4d_jax.tasks import motion_extractor
 from p4d_jax.tasks import psi4d
 from tests.tasks.psi3d_small import small_psi_config
 
@@ -81,22 +86,43 @@ def test_oracle_reads_the_records_expressions(pseudo_views_tiny):
   np.testing.assert_array_equal(source[:, :6], batch["source_expression"])
 
 
-def test_pretrained_takes_a_runs_encoder_and_keeps_it(psi4d_small_state,
-                                                     tmp_path):
-  # A `learned` Psi's weights (the shared fixture's), moved: "trained".
-  trained = perturbed(psi4d_small_state[1]["params"], seed=3)
-  run = run_weights.write(str(tmp_path / "extractor"),
-                          dict(task="psi4d"), trained)
+def extractor_run(path, seed=3):
+  """A motion-extractor run directory with random ("trained") weights."""
+  sizes = sizes_lib.ExtractorSizes()
+  params = motion_extractor.Extractor(sizes).init(jax.random.key(seed))
+  run = run_weights.write(str(path), dict(
+      task="motion_extractor",
+      motion=dict(extractor=config_bridge.to_fields(sizes))), params)
+  return run, params
+
+
+def framed_batch(count, size=32, seed=0):
+  rng = np.random.default_rng(seed)
+  labels = np.stack([avatar.view_label(y) for y in rng.uniform(-.5, .5,
+                                                               count)])
+  return dict(image=jnp.asarray(rng.uniform(-1, 1, (count, size, size, 3)),
+                                jnp.float32),
+              camera=jnp.asarray(labels))
+
+
+def test_pretrained_reads_an_extractor_run_and_keeps_it(tmp_path):
+  run, trained = extractor_run(tmp_path / "extractor")
   task = psi4d.Psi4dTask(config_of("pretrained", weights=run))
+  assert task.model.motion_reads == "framed"
   state = jax.jit(task.init_state)(jax.random.key(0))
   want = jax.tree.leaves(trained["motion_encoder"])
   got = jax.tree.leaves(state["params"]["motion_encoder"])
   for g, w in zip(got, want):
     np.testing.assert_array_equal(g, w)
+  # Its code: the extractor's expressions, zero-padded like the oracle's.
+  frames = framed_batch(2)
+  code = task.model.motion_code(state["params"], frames)
+  expr = motion_extractor.Extractor(sizes_lib.ExtractorSizes()).predict(
+      trained, frames["image"], frames["camera"])
+  np.testing.assert_allclose(code[:, :6], expr, rtol=1e-5, atol=1e-6)
+  assert float(jnp.max(jnp.abs(code[:, 6:]))) == 0.0
   # Frozen: no gradient reaches it, and a step leaves it as it was.
-  images = jnp.asarray(np.random.default_rng(0).uniform(-1, 1,
-                                                        (2, 32, 32, 3)))
-  grads = jax.grad(lambda p: jnp.sum(task.model.motion_code(p, images)))(
+  grads = jax.grad(lambda p: jnp.sum(task.model.motion_code(p, frames)))(
       state["params"])
   assert all(float(jnp.max(jnp.abs(g))) == 0.0
              for g in jax.tree.leaves(grads))
@@ -109,8 +135,23 @@ def test_pretrained_takes_a_runs_encoder_and_keeps_it(psi4d_small_state,
              for u in jax.tree.leaves(updates["motion_encoder"]))
   assert all(float(jnp.max(jnp.abs(u))) > 0.0
              for u in jax.tree.leaves(updates["encoder_global"]))
+
+
+def test_pretrained_refuses_what_is_not_its_extractor(tmp_path):
   with pytest.raises(ValueError, match="needs motion.weights"):
     model_lib.Model.from_config(config_of("pretrained", weights=""))
+  run, _ = extractor_run(tmp_path / "extractor")
+  config = config_of("pretrained", weights=run)
+  config.motion.extractor.hidden = 64
+  model = model_lib.Model.from_config(config)
+  with pytest.raises(ValueError, match="holds an extractor of sizes"):
+    model.init(jax.random.key(0))
+  psi_run = run_weights.write(str(tmp_path / "psi"), dict(task="psi4d"),
+                              {"x": jnp.zeros(1)})
+  model = model_lib.Model.from_config(config_of("pretrained",
+                                                weights=psi_run))
+  with pytest.raises(ValueError, match="is a 'psi4d' run"):
+    model.init(jax.random.key(0))
 
 
 def test_a_new_kind_is_one_class_and_one_registry_line(monkeypatch):

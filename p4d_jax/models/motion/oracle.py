@@ -8,8 +8,6 @@ the rest are zero. No parameters.
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from p4d_jax.models.motion import source
 
 
@@ -19,9 +17,4 @@ class OracleMotion(source.MotionSource):
 
   def encode(self, module, frames):
     del module
-    width = frames.shape[-1]
-    if width > self.dim:
-      raise ValueError(f"motion.kind=oracle: {width} expression parameters "
-                       f"do not fit the model's motion width {self.dim}.")
-    return jnp.pad(frames, [(0, 0)] * (frames.ndim - 1) +
-                   [(0, self.dim - width)])
+    return source.pad_to(frames, self.dim)

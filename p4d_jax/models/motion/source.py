@@ -14,6 +14,7 @@ in `KINDS` (p4d_jax/models/motion/__init__.py).
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import nnx
 from ml_collections import ConfigDict
 
@@ -21,8 +22,9 @@ from ml_collections import ConfigDict
 class MotionSource:
   """`cfg` is config.motion, `dim` the model's motion width D."""
 
-  # The frame field read: "image" ([B, S, S, 3] in [-1, 1]) or "expression"
-  # ([B, E] standardised SynthHeads expression parameters).
+  # What it reads of a frame: "image" ([B, S, S, 3] in [-1, 1]), "framed"
+  # (dict(image=..., camera=[B, 25] the frame's head-relative camera label))
+  # or "expression" ([B, E] standardised SynthHeads expression parameters).
   reads: str = "image"
   # Whether its parameters (if any) are optimised with Psi.
   trainable: bool = True
@@ -44,3 +46,16 @@ class MotionSource:
              ) -> jax.Array:
     """Frames (the field `reads`) -> motion [B, D]."""
     raise NotImplementedError
+
+
+def check_width(width: int, dim: int) -> None:
+  if width > dim:
+    raise ValueError(f"{width} expression parameters do not fit the "
+                     f"model's motion width {dim}.")
+
+
+def pad_to(code: jax.Array, dim: int) -> jax.Array:
+  """Expression-like codes [B, E] -> [B, dim], zero beyond E."""
+  check_width(code.shape[-1], dim)
+  return jnp.pad(code, [(0, 0)] * (code.ndim - 1) +
+                 [(0, dim - code.shape[-1])])

@@ -15,7 +15,6 @@ holds a module's parameters under the same paths can provide them.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -24,6 +23,9 @@ import orbax.checkpoint as ocp
 
 from p4d_jax import tree_paths
 from p4d_jax.media import atomic
+from p4d_jax.media import json_file
+from p4d_jax.user_errors import MissingFile
+from p4d_jax.user_errors import UserError
 
 
 def checkpoints_dir(path: str) -> str:
@@ -35,7 +37,7 @@ def checkpoints_dir(path: str) -> str:
 def open_manager(directory: str) -> ocp.CheckpointManager:
   """A read-only manager over the `state` item of a checkpoints dir."""
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"{directory} does not exist: no weights there "
+    raise MissingFile(f"{directory} does not exist: no weights there "
                             "(a run directory or its checkpoints/).")
   return ocp.CheckpointManager(
       directory, options=ocp.CheckpointManagerOptions(read_only=True),
@@ -46,12 +48,12 @@ def pick_step(manager: ocp.CheckpointManager, directory: str,
               step: int | None) -> int:
   steps = manager.all_steps()
   if not steps:
-    raise FileNotFoundError(f"{directory} holds no checkpoint yet.")
+    raise MissingFile(f"{directory} holds no checkpoint yet.")
   if step is None:
     return max(steps)
   if step not in steps:
-    raise FileNotFoundError(f"{directory} has no step {step}; it has "
-                            f"{sorted(steps)}.")
+    raise MissingFile(f"{directory} has no step {step}; it has "
+                      f"{sorted(steps)}.")
   return step
 
 
@@ -87,7 +89,7 @@ def restore_params(manager: ocp.CheckpointManager, step: int, like,
     value = saved.get(head + name)
     if value is None or value.shape != want.shape:
       found = "missing" if value is None else f"shape {value.shape}"
-      raise ValueError(
+      raise UserError(
           f"{directory} step {step} {item}: parameter {head + name} is "
           f"{found}, the model wants {want.shape}. Was it written by a "
           "model of another size?")
@@ -115,23 +117,18 @@ def read_config(path: str, task: str, how_to_make: str) -> dict:
   weights checks before reading them, with errors that name the path and
   say `how_to_make` the right run."""
   if not os.path.isdir(path):
-    raise FileNotFoundError(f"no {task} weights at {path}: {how_to_make}")
+    raise MissingFile(f"no {task} weights at {path}: {how_to_make}")
   run = os.path.abspath(path)
   if os.path.basename(run) == "checkpoints":
     run = os.path.dirname(run)
   config_path = os.path.join(run, "config.json")
-  try:
-    with open(config_path) as f:
-      config = json.load(f)
-  except FileNotFoundError as err:
-    raise ValueError(f"{path} is not a run directory (no config.json): "
-                     f"{how_to_make}") from err
-  except json.JSONDecodeError as err:
-    raise ValueError(f"{config_path} is not valid JSON ({err}): "
-                     f"{how_to_make}") from err
+  if not os.path.exists(config_path):
+    raise MissingFile(f"{path} is not a run directory (no config.json): "
+                      f"{how_to_make}")
+  config = json_file.read(config_path, how_to_make)
   found = config.get("task") if isinstance(config, dict) else None
   if found != task:
-    raise ValueError(f"{config_path} is a {found!r} run, not {task!r} "
+    raise UserError(f"{config_path} is a {found!r} run, not {task!r} "
                      f"weights: {how_to_make}")
   return config
 

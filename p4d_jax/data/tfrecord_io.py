@@ -23,6 +23,7 @@ from typing import Iterator
 import crc32c
 
 from p4d_jax.media import atomic
+from p4d_jax.user_errors import UserError
 
 _HEADER = struct.Struct("<QI")   # length, masked crc of the length
 _FOOTER = struct.Struct("<I")    # masked crc of the data
@@ -41,7 +42,7 @@ def frame(data: bytes) -> bytes:
           _FOOTER.pack(masked_crc(data)))
 
 
-class CorruptRecordError(ValueError):
+class CorruptRecordError(UserError):
   """A record whose framing or CRC is wrong; names the file and offset."""
 
   def __init__(self, path: str, offset: int, what: str):

@@ -17,8 +17,10 @@ raises as usual, traceback and all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import os
+import re
 import sys
 from typing import Callable
 
@@ -80,6 +82,50 @@ def run(main: Callable[..., object], argv: list[str] | None = None) -> None:
   guard(lambda: main(argv))
 
 
+def _unknown_key(argv: list[str], err: Exception) -> str:
+  """config_flags' error for an override of a key the config lacks (an
+  AttributeError whose text quotes the key) -> which flag, which key."""
+  text = str(err)
+  hint = re.search(r'Did you mean "([^"]+)"', text)
+  hint = f"; did you mean {hint.group(1)!r}?" if hint else ""
+  for arg in argv:
+    flag = arg.split("=", 1)[0]
+    for key in flag.split(".")[1:] if flag.startswith("--") else ():
+      if f"'{key}'" in text.replace("\\'", "'"):
+        return f"{flag}: the config has no key {key!r}{hint}"
+  return f"a --config override names no config key ({text}){hint}"
+
+
+@contextlib.contextmanager
+def _flag_errors(argv: list[str]):
+  """Flag and config-file mistakes while absl/config_flags parse `argv`
+  become user errors. config_flags raises AttributeError for an unknown
+  override key and OSError for a missing config file, besides absl's own
+  flags.Error (whose text may hold a config file's traceback: its last
+  line is the message)."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  try:
+    yield
+  except (AttributeError, KeyError) as err:
+    raise UserError(_unknown_key(argv, err)) from err
+  except (flags.Error, OSError) as err:
+    text = str(err)
+    if "Traceback (most recent call last)" in text:
+      text = (text.split("Traceback (most recent call last)")[0] + " " +
+              text.strip().splitlines()[-1])
+    raise UserError(f"{text} (--helpshort lists the flags)") from err
+
+
+def define_flags(define: Callable[[], object]) -> object:
+  """Runs a module-level absl flag definition under `guard`: config_flags
+  with a default file parses it and the command line's --config.*
+  overrides as it is defined, so their mistakes surface here."""
+  def body():
+    with _flag_errors(sys.argv):
+      return define()
+  return guard(body)
+
+
 def run_absl(main: Callable[[list[str]], object]) -> None:
   """An absl tool's entry point: `app.run(main)` under `guard`, with flag
   and config-override mistakes as user errors too."""
@@ -87,11 +133,15 @@ def run_absl(main: Callable[[list[str]], object]) -> None:
   from absl import flags  # pylint: disable=import-outside-toplevel
 
   def parse(argv):
-    try:
-      return flags.FLAGS(argv)
-    except flags.Error as err:
-      raise UserError(f"{_one_line(err)} (--helpshort lists the flags)"
-                      ) from err
+    with _flag_errors(argv):
+      rest = flags.FLAGS(argv)
+    for name in flags.FLAGS:
+      # config_flags keeps a config file's load error for the first use.
+      value = flags.FLAGS[name].value
+      if type(value).__name__ == "_ErrorConfig":
+        reason = str(vars(value)["_error"]).strip().splitlines()[-1].strip()
+        raise UserError(f"--{name}: cannot load the config file: {reason}")
+    return rest
   guard(lambda: app.run(main, flags_parser=parse))
 
 

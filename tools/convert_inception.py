@@ -19,6 +19,7 @@ import argparse
 import os
 import sys
 
+from p4d_jax import user_errors
 from p4d_jax.models import inception
 from p4d_jax.models import torch_weights
 
@@ -27,7 +28,7 @@ FC_ROWS = {"fid": 1008, "torchvision": 1000}
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--pth", required=True,
                  help="pt_inception-2015-12-05-6726825d.pth (state dict)")
@@ -66,4 +67,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

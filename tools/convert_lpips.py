@@ -22,6 +22,7 @@ import sys
 
 import numpy as np
 
+from p4d_jax import user_errors
 from p4d_jax.models import lpips
 from p4d_jax.models import torch_weights
 
@@ -50,7 +51,7 @@ def installed_lin() -> str | None:
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--vgg", required=True,
                  help="torchvision vgg16-397923af.pth (state dict)")
@@ -96,4 +97,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

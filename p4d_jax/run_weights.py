@@ -15,9 +15,11 @@ holds a module's parameters under the same paths can provide them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 
+from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
@@ -38,10 +40,24 @@ def open_manager(directory: str) -> ocp.CheckpointManager:
   """A read-only manager over the `state` item of a checkpoints dir."""
   if not os.path.isdir(directory):
     raise MissingFile(f"{directory} does not exist: no weights there "
-                            "(a run directory or its checkpoints/).")
-  return ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(read_only=True),
-      item_handlers={"state": ocp.StandardCheckpointHandler()})
+                      "(a run directory or its checkpoints/).")
+  with _quiet_orbax():
+    return ocp.CheckpointManager(
+        directory, options=ocp.CheckpointManagerOptions(read_only=True),
+        item_handlers={"state": ocp.StandardCheckpointHandler()})
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+  """Orbax warns, on reading, about every saving option a read-only manager
+  turns off, the directory being read-only and the items not restored (the
+  data position): expected here, so not shown."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def pick_step(manager: ocp.CheckpointManager, directory: str,
@@ -67,14 +83,16 @@ def restore_params(manager: ocp.CheckpointManager, step: int, like,
   (a sub-network of a larger model). Leaves whose name matches
   `fresh_pattern` come from `fresh` (a tree like `like`) instead."""
   directory = str(manager.directory)
-  meta = manager.item_metadata(step)["state"]
+  with _quiet_orbax():
+    meta = manager.item_metadata(step)["state"]
   if item not in meta:
     raise KeyError(f"{directory} step {step} has no {item!r}; it has "
                    f"{sorted(meta)}.")
   target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
                         meta)
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target)))["state"][item]
+  with _quiet_orbax():
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target)))["state"][item]
   saved = tree_paths.named_leaves(restored)
   flat, treedef = jax.tree_util.tree_flatten_with_path(like)
   fresh_leaves = (jax.tree.leaves(fresh) if fresh is not None

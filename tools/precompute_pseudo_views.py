@@ -108,11 +108,11 @@ def main(argv):
         "set --config.checkpoint to a Psi3d run directory (the --workdir of "
         "`python -m launch.main --config=configs/psi3d.py:tiny`).")
   user_errors.check_writable(out_dir, "--out")
-  source = clip_source(config.data)
   run = runs.load_run(
       config.checkpoint,
       None if config.checkpoint_step < 0 else config.checkpoint_step,
       defaults=configs.preset, task="psi3d")
+  source = clip_source(config.data)
   size = source.get(0)["image"].shape[1]
   if size != run.model.image_size:
     raise user_errors.UserError(

@@ -101,6 +101,9 @@ def test_precompute_tool_end_to_end(run_dir, synthheads_tiny, tmp_path):
   manifest = pseudo_view_manifest.load(str(out))
   assert manifest["settings"]["checkpoint_step"] == STEP
   assert manifest["records"] == 48 and (out / "sheet.png").exists()
+  verified = tool(out, run_dir[0], synthheads_tiny, "--verify")
+  assert verified.returncode == 0, verified.stderr[-3000:]
+  assert json.loads(verified.stdout)["records"] == 48
   refused = tool(out, run_dir[0], synthheads_tiny, "--config.seed=1")
   assert refused.returncode == 2 and refused.stderr.count("\n") == 1
   assert "other settings (seed differ" in refused.stderr

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
 from p4d_jax import user_errors
 from p4d_jax.models import inception
@@ -55,7 +54,7 @@ def main(argv=None):
     state = torch_weights.load_state_dict(args.pth)
     model = inception.from_state_dict(state, fid=args.variant == "fid")
   except ValueError as err:
-    sys.exit(f"convert_inception: {err}")
+    raise user_errors.UserError(f"{args.pth}: {err}") from err
   rows = state["fc.weight"].shape[0] if "fc.weight" in state else None
   if rows is not None and rows != FC_ROWS[args.variant]:
     print(f"warning: fc has {rows} classes, {FC_ROWS[args.variant]} expected "

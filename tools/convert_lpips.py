@@ -18,7 +18,6 @@ import argparse
 import importlib.metadata
 import importlib.util
 import os
-import sys
 
 import numpy as np
 
@@ -87,7 +86,8 @@ def main(argv=None):
     lin = torch_weights.load_state_dict(args.lin)
     model = lpips.from_state_dicts(vgg, lin)
   except ValueError as err:
-    sys.exit(f"convert_lpips: {err}")
+    raise user_errors.UserError(f"--vgg {args.vgg} / --lin {args.lin}: "
+                                f"{err}") from err
   if any(np.any(np.asarray(w[...]) < 0) for w in model.lin):
     print("warning: negative lin weights (the v0.1 release has none)")
   lpips.save(model, args.out, vgg=os.path.basename(args.vgg),

@@ -3,8 +3,8 @@ line as a real process: each mistake exits with status 2 and ONE stderr
 line that names the culprit, and no earlier output is modified (checksums of
 every file before and after). P4D_DEBUG=1 gives the traceback instead.
 
-Each case is a process (2-5 s of imports); they run four at a time (about
-30 s on 2 cores)."""
+Each case is a process (2-5 s of imports); they run four at a time. The
+default suite runs one or two cases a tool, `-m slow` all of them."""
 
 import concurrent.futures
 import hashlib
@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from p4d_jax import dir_lock
 from p4d_jax.media import image_io
@@ -81,6 +82,7 @@ def cases(p: dict) -> list:
       (pre + [str(p["zero.mp4"])], "zero.mp4: video has no frames"),
       (pre + [str(p["cut.mp4"])], "cut.mp4: video truncated"),
       (pre + [str(p["missing.png"])], "missing.png does not exist"),
+      (pre + [str(p["face.png"])], "face.png: no face found"),
       (["tools/preprocess.py", out, str(p["face.png"])],
        "blocker/sub is not a writable directory"),
       (["tools/preprocess.py"], "arguments are required: inputs, --out"),
@@ -115,6 +117,14 @@ def cases(p: dict) -> list:
   ]
 
 
+# The default suite's share: one or two cases a tool (`-m slow`: all).
+QUICK = ("empty.png: empty file", "would both be clip 'face'",
+         "cut.mp4: video truncated", "broken_run/config.json: not valid JSON",
+         "b.png: empty file", "views/manifest.json: not valid JSON",
+         "unknown kind(s) ['nope']", "in use by another training run",
+         "--config.batch_sise: the config has no key")
+
+
 def checksums(root: pathlib.Path) -> dict:
   return {str(f.relative_to(root)): hashlib.sha256(f.read_bytes()).hexdigest()
           for f in sorted(root.rglob("*")) if f.is_file()}
@@ -133,9 +143,10 @@ def run_tool(args, env):
                         check=False)
 
 
-def test_bad_inputs_exit_2_with_one_line_and_touch_nothing(tmp_path):
+def check_corpus(tmp_path, quick: bool):
   p = make_corpus(tmp_path)
-  chosen = cases(p)
+  chosen = [(args, culprit) for args, culprit in cases(p)
+            if not quick or any(culprit.startswith(q) for q in QUICK)]
   before = checksums(tmp_path)
   with dir_lock.DirLock(str(p["busy_work"]), what="training run"), \
       concurrent.futures.ThreadPoolExecutor(4) as pool:
@@ -149,6 +160,15 @@ def test_bad_inputs_exit_2_with_one_line_and_touch_nothing(tmp_path):
                       f"stderr: {result.stderr[-1500:]}")
   assert not failures, "\n".join(failures)
   assert checksums(tmp_path) == before
+
+
+def test_bad_inputs_exit_2_with_one_line_and_touch_nothing(tmp_path):
+  check_corpus(tmp_path, quick=True)
+
+
+@pytest.mark.slow   # about 25 processes: 30-60 s on 2 cores
+def test_the_whole_corpus(tmp_path):
+  check_corpus(tmp_path, quick=False)
 
 
 def test_debug_shows_the_traceback(tmp_path):

@@ -5,13 +5,15 @@
     clip["view_image"]     # uint8 [T, K, S, S, 3]: Psi3d's pseudo views
 
 The directory is checked against its manifest when opened (sizes and record
-counts, `pseudo_view_manifest.load`). Each host reads its own shards (every process_count-th of the manifest's),
-interleaved `cycle_length` at a time in a per-epoch shuffled order, then
-shuffled again in a window of clips. Every record's CRCs are checked: a bad
-record raises an error naming the file and byte offset, or, with
-`skip_corrupt=True`, is dropped and counted in the clip's `skipped_records`
-(sum it into the training metrics). The iterator's state is each open shard's
-byte offset, so grain checkpoints it with the train state.
+counts, `pseudo_view_manifest.load`). Each host reads its own shards (every
+process_count-th of the manifest's), interleaved `cycle_length` at a time in
+a per-epoch shuffled order, then shuffled again in a window of clips. Every
+record's CRCs are checked: a bad record raises an error naming the file and
+byte offset, or, with `skip_corrupt=True`, is dropped and counted in the
+clip's `skipped_records` (sum it into the training metrics). A shard that
+yields nothing is an error, so an endless reader never waits forever. The
+iterator's state is each open shard's byte offset, so grain checkpoints it
+with the train state.
 
 A clip element holds its frames' fields stacked over T (see
 `pseudo_view_records.decode` for the names): `frame_image` [T, S, S, 3],

@@ -6,7 +6,9 @@
 (from a fresh clone: `bash launch/run.sh python -m launch.main ...`). The
 config is loaded locked, so a misspelt override is an error; the resolved
 config is written to DIR/config.json. Rerunning with the same DIR resumes
-from its newest checkpoint.
+from its newest checkpoint. One run at a time: DIR is locked (DIR/.p4d-lock,
+see p4d_jax/dir_lock.py) and a second run is refused. A user mistake (bad
+flag, config key or value, unreadable input) exits 2 with one line.
 
 On a pod slice or a cluster, every host runs the same command with
 `--multihost` (launch/tpu_pod.sh, launch/slurm.sbatch do it); without that
@@ -15,15 +17,17 @@ flag the run is one process and nothing distributed is set up.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 import jax
 from ml_collections import config_flags
 
 from p4d_jax import config_bridge
+from p4d_jax import dir_lock
+from p4d_jax import user_errors
 from p4d_jax.tasks import runs
 from p4d_jax.train import loop
 
@@ -70,14 +74,20 @@ def train(config, workdir: str) -> None:
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise user_errors.UserError(f"unexpected arguments {argv[1:]}; flags "
+                                "are --name=value.")
   # First, before anything touches a device. Reading --config has not: config
   # files load no JAX (tests/test_imports.py).
   if _MULTIHOST.value:
     initialize_distributed()
   logging.set_verbosity(logging.WARNING)   # Orbax logs every save at INFO.
-  train(_CONFIG.value, _WORKDIR.value)
+  workdir = _WORKDIR.value
+  # Process 0 writes the shared workdir, so it alone takes the lock.
+  lock = (dir_lock.DirLock(workdir, what="training run")
+          if jax.process_index() == 0 else contextlib.nullcontext())
+  with lock:
+    train(_CONFIG.value, workdir)
 
 
 if __name__ == "__main__":
-  app.run(main)
+  user_errors.run_absl(main)

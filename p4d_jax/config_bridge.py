@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from p4d_jax.user_errors import UserError
+
 
 def to_fields(obj) -> dict:
   """A dataclass instance -> nested dicts of its fields."""
@@ -37,7 +39,7 @@ def from_fields(cls: type, section: Any, where: str):
   given = dict(section)
   unknown = set(given) - set(fields)
   if unknown:
-    raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; known: "
+    raise UserError(f"{where}: unknown key(s) {sorted(unknown)}; known: "
                      f"{sorted(fields)}.")
   values = {}
   for name, value in given.items():

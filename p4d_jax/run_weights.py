@@ -15,15 +15,19 @@ holds a module's parameters under the same paths can provide them.
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import re
 
+from absl import logging
 import jax
 import orbax.checkpoint as ocp
 
 from p4d_jax import tree_paths
 from p4d_jax.media import atomic
+from p4d_jax.media import json_file
+from p4d_jax.user_errors import MissingFile
+from p4d_jax.user_errors import UserError
 
 
 def checkpoints_dir(path: str) -> str:
@@ -35,23 +39,37 @@ def checkpoints_dir(path: str) -> str:
 def open_manager(directory: str) -> ocp.CheckpointManager:
   """A read-only manager over the `state` item of a checkpoints dir."""
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"{directory} does not exist: no weights there "
-                            "(a run directory or its checkpoints/).")
-  return ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(read_only=True),
-      item_handlers={"state": ocp.StandardCheckpointHandler()})
+    raise MissingFile(f"{directory} does not exist: no weights there "
+                      "(a run directory or its checkpoints/).")
+  with _quiet_orbax():
+    return ocp.CheckpointManager(
+        directory, options=ocp.CheckpointManagerOptions(read_only=True),
+        item_handlers={"state": ocp.StandardCheckpointHandler()})
+
+
+@contextlib.contextmanager
+def _quiet_orbax():
+  """Orbax warns, on reading, about every saving option a read-only manager
+  turns off, the directory being read-only and the items not restored (the
+  data position): expected here, so not shown."""
+  verbosity = logging.get_verbosity()
+  logging.set_verbosity(logging.ERROR)
+  try:
+    yield
+  finally:
+    logging.set_verbosity(verbosity)
 
 
 def pick_step(manager: ocp.CheckpointManager, directory: str,
               step: int | None) -> int:
   steps = manager.all_steps()
   if not steps:
-    raise FileNotFoundError(f"{directory} holds no checkpoint yet.")
+    raise MissingFile(f"{directory} holds no checkpoint yet.")
   if step is None:
     return max(steps)
   if step not in steps:
-    raise FileNotFoundError(f"{directory} has no step {step}; it has "
-                            f"{sorted(steps)}.")
+    raise MissingFile(f"{directory} has no step {step}; it has "
+                      f"{sorted(steps)}.")
   return step
 
 
@@ -65,14 +83,16 @@ def restore_params(manager: ocp.CheckpointManager, step: int, like,
   (a sub-network of a larger model). Leaves whose name matches
   `fresh_pattern` come from `fresh` (a tree like `like`) instead."""
   directory = str(manager.directory)
-  meta = manager.item_metadata(step)["state"]
+  with _quiet_orbax():
+    meta = manager.item_metadata(step)["state"]
   if item not in meta:
     raise KeyError(f"{directory} step {step} has no {item!r}; it has "
                    f"{sorted(meta)}.")
   target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype),
                         meta)
-  restored = manager.restore(step, args=ocp.args.Composite(
-      state=ocp.args.StandardRestore(target)))["state"][item]
+  with _quiet_orbax():
+    restored = manager.restore(step, args=ocp.args.Composite(
+        state=ocp.args.StandardRestore(target)))["state"][item]
   saved = tree_paths.named_leaves(restored)
   flat, treedef = jax.tree_util.tree_flatten_with_path(like)
   fresh_leaves = (jax.tree.leaves(fresh) if fresh is not None
@@ -87,7 +107,7 @@ def restore_params(manager: ocp.CheckpointManager, step: int, like,
     value = saved.get(head + name)
     if value is None or value.shape != want.shape:
       found = "missing" if value is None else f"shape {value.shape}"
-      raise ValueError(
+      raise UserError(
           f"{directory} step {step} {item}: parameter {head + name} is "
           f"{found}, the model wants {want.shape}. Was it written by a "
           "model of another size?")
@@ -115,23 +135,18 @@ def read_config(path: str, task: str, how_to_make: str) -> dict:
   weights checks before reading them, with errors that name the path and
   say `how_to_make` the right run."""
   if not os.path.isdir(path):
-    raise FileNotFoundError(f"no {task} weights at {path}: {how_to_make}")
+    raise MissingFile(f"no {task} weights at {path}: {how_to_make}")
   run = os.path.abspath(path)
   if os.path.basename(run) == "checkpoints":
     run = os.path.dirname(run)
   config_path = os.path.join(run, "config.json")
-  try:
-    with open(config_path) as f:
-      config = json.load(f)
-  except FileNotFoundError as err:
-    raise ValueError(f"{path} is not a run directory (no config.json): "
-                     f"{how_to_make}") from err
-  except json.JSONDecodeError as err:
-    raise ValueError(f"{config_path} is not valid JSON ({err}): "
-                     f"{how_to_make}") from err
+  if not os.path.exists(config_path):
+    raise MissingFile(f"{path} is not a run directory (no config.json): "
+                      f"{how_to_make}")
+  config = json_file.read(config_path, how_to_make)
   found = config.get("task") if isinstance(config, dict) else None
   if found != task:
-    raise ValueError(f"{config_path} is a {found!r} run, not {task!r} "
+    raise UserError(f"{config_path} is a {found!r} run, not {task!r} "
                      f"weights: {how_to_make}")
   return config
 

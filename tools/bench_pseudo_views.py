@@ -27,6 +27,7 @@ import numpy as np
 import configs
 from configs import psi3d as psi3d_config
 from configs import pseudo_views as stage_config
+from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.data import pseudo_view_reader
 from p4d_jax.data import clip_sources
 from p4d_jax.rendering import camera_settings
@@ -84,7 +85,7 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as out:
       summary = pseudo_views.run(source, renderer, settings, out)
       rates.append(summary["frames_per_second"])
-      manifest = pseudo_view_reader.load_manifest(out)
+      manifest = pseudo_view_manifest.load(out)
       sizes.append(sum(s["bytes"] for s in manifest["shards"]) /
                    manifest["records"])
       t0 = time.perf_counter()

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
+from p4d_jax import user_errors
 from p4d_jax.models import inception
 from p4d_jax.models import torch_weights
 
@@ -27,7 +27,7 @@ FC_ROWS = {"fid": 1008, "torchvision": 1000}
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--pth", required=True,
                  help="pt_inception-2015-12-05-6726825d.pth (state dict)")
@@ -54,7 +54,7 @@ def main(argv=None):
     state = torch_weights.load_state_dict(args.pth)
     model = inception.from_state_dict(state, fid=args.variant == "fid")
   except ValueError as err:
-    sys.exit(f"convert_inception: {err}")
+    raise user_errors.UserError(f"{args.pth}: {err}") from err
   rows = state["fc.weight"].shape[0] if "fc.weight" in state else None
   if rows is not None and rows != FC_ROWS[args.variant]:
     print(f"warning: fc has {rows} classes, {FC_ROWS[args.variant]} expected "
@@ -66,4 +66,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

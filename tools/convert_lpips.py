@@ -18,10 +18,10 @@ import argparse
 import importlib.metadata
 import importlib.util
 import os
-import sys
 
 import numpy as np
 
+from p4d_jax import user_errors
 from p4d_jax.models import lpips
 from p4d_jax.models import torch_weights
 
@@ -50,7 +50,7 @@ def installed_lin() -> str | None:
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--vgg", required=True,
                  help="torchvision vgg16-397923af.pth (state dict)")
@@ -86,7 +86,8 @@ def main(argv=None):
     lin = torch_weights.load_state_dict(args.lin)
     model = lpips.from_state_dicts(vgg, lin)
   except ValueError as err:
-    sys.exit(f"convert_lpips: {err}")
+    raise user_errors.UserError(f"--vgg {args.vgg} / --lin {args.lin}: "
+                                f"{err}") from err
   if any(np.any(np.asarray(w[...]) < 0) for w in model.lin):
     print("warning: negative lin weights (the v0.1 release has none)")
   lpips.save(model, args.out, vgg=os.path.basename(args.vgg),
@@ -96,4 +97,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

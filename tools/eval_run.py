@@ -15,11 +15,12 @@ import json
 from absl import logging
 
 import configs
+from p4d_jax import user_errors
 from p4d_jax.tasks import runs
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--workdir", required=True)
   p.add_argument("--step", type=int, default=None)
@@ -28,11 +29,12 @@ def main(argv=None):
   run = runs.load_run(args.workdir, args.step, defaults=configs.preset)
   evaluator = runs.task_kind(run.name).evaluator
   if evaluator is None:
-    raise ValueError(f"{args.workdir}: task {run.name!r} has no evaluator.")
+    raise user_errors.UserError(
+        f"{args.workdir}: task {run.name!r} has no evaluator.")
   evaluate = evaluator(run.model, run.config, args.workdir)
   metrics = evaluate({"ema": run.params}, run.step)
   print(json.dumps(dict(workdir=args.workdir, step=run.step, **metrics)))
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

@@ -24,6 +24,7 @@ import numpy as np
 from absl import logging
 
 import configs
+from p4d_jax import user_errors
 from p4d_jax.evaluation import html_report
 from p4d_jax.evaluation import suite
 from p4d_jax import progress
@@ -41,7 +42,7 @@ RENDER_METRICS = ("novel_psnr", "depth_error", "geometry_consistency",
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--workdir", default="", help="a Psi run (SynthHeads mode)")
   p.add_argument("--step", type=int, default=None)
@@ -90,9 +91,10 @@ def folder_items(args) -> tuple[suite.Items, str]:
       continue
     _, images = read_folder(path, len(names))
     if len(images) != len(pred) or images.shape[1:] != pred.shape[1:]:
-      raise ValueError(f"--{role} {path}: {len(images)} images of "
-                       f"{images.shape[1:]}, --pred has {len(pred)} of "
-                       f"{pred.shape[1:]}; they must match one to one.")
+      raise user_errors.UserError(
+          f"--{role} {path}: {len(images)} images of {images.shape[1:]}, "
+          f"--pred has {len(pred)} of {pred.shape[1:]}; they must match one "
+          "to one.")
     setattr(items, role, images)
   return items, f"results in {args.pred}"
 
@@ -164,6 +166,7 @@ def grid(items: suite.Items, rows: np.ndarray) -> np.ndarray:
 def main(argv=None) -> dict:
   args = parse_args(argv)
   logging.set_verbosity(logging.WARNING)
+  user_errors.check_writable(args.out, "--out")   # before the metrics
   items, what = synthheads_items(args) if args.workdir else folder_items(args)
   options = suite.Options(lpips_weights=args.lpips_weights,
                           inception_weights=args.inception_weights,
@@ -196,4 +199,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

@@ -19,6 +19,7 @@ import time
 
 import tensorflow_datasets as tfds
 
+from p4d_jax import user_errors
 from p4d_jax.data import builders
 from p4d_jax.data.synthheads import contact_sheet
 from p4d_jax.data.synthheads import examples
@@ -38,7 +39,7 @@ def _override(text: str):
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--size", default="small", choices=sorted(builders.SIZES))
   p.add_argument("--kinds", default="multiview,clips,eval",
@@ -64,6 +65,7 @@ def parse_args(argv=None):
 def main(argv=None):
   args = parse_args(argv)
   tfds.disable_progress_bar()   # our own progress lines carry the ETA
+  user_errors.check_writable(args.data_dir, "--data_dir")
   sheet = args.sheet or os.path.join(args.data_dir, "synthheads_sheet.png")
   start = time.time()
   if args.sheet_only or (not args.no_sheet and not os.path.exists(sheet)):
@@ -87,4 +89,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

@@ -7,9 +7,13 @@
 overridden (`--config.views=8`, `--config.cameras.yaw='(-0.5, 0.5)'`).
 Rerunning skips finished shards and redoes an interrupted one; several
 processes (`--process_index/--process_count`, default: JAX's) split the
-shards between them. OUT/sheet.png shows the first frames of the first clip
-next to their pseudo views. Read the records with
-`p4d_jax.data.pseudo_view_reader.clips(OUT, seed)`.
+shards between them; each takes a lock on OUT for its shards (a second
+process on the same shards is refused). OUT/sheet.png shows the first frames
+of the first clip next to their pseudo views. Read the records with
+`p4d_jax.data.pseudo_view_reader.clips(OUT, seed)`, which checks OUT against
+its manifest (sizes, record counts). To check every shard's sha256 too:
+
+  python tools/precompute_pseudo_views.py --verify --out=OUT
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import json
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
@@ -25,7 +28,9 @@ import jax
 import numpy as np
 
 import configs
+from p4d_jax import user_errors
 from p4d_jax.data import clip_sources
+from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.data import pseudo_view_records
 from p4d_jax.data import tfrecord_io
 from p4d_jax.media import image_io
@@ -35,15 +40,18 @@ from p4d_jax.tasks import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-_CONFIG = config_flags.DEFINE_config_file(
+_CONFIG = user_errors.define_flags(lambda: config_flags.DEFINE_config_file(
     "config", os.path.join(ROOT, "configs/pseudo_views.py:tiny"),
-    "The stage's config file and argument.", lock_config=True)
+    "The stage's config file and argument.", lock_config=True))
 _OUT = flags.DEFINE_string("out", None, "Output directory of the records.")
 _PROCESS_INDEX = flags.DEFINE_integer(
     "process_index", -1, "This process's index (-1: jax.process_index()).")
 _PROCESS_COUNT = flags.DEFINE_integer(
     "process_count", -1, "How many processes split the shards (-1: "
     "jax.process_count()).")
+_VERIFY = flags.DEFINE_bool(
+    "verify", False, "Only check OUT: its manifest against the shards and "
+    "every shard's sha256; exit 2 naming the first damaged shard.")
 flags.mark_flags_as_required(["out"])
 
 
@@ -52,7 +60,8 @@ def clip_source(data) -> clip_sources.ClipSource:
     return clip_sources.synthheads_clips(data.size, data.split, data.data_dir)
   if data.source == "preprocessed":   # tools/preprocess.py's output root
     return clip_sources.preprocessed_clips(data.data_dir)
-  raise ValueError(f"config.data.source {data.source!r} is not known; use "
+  raise user_errors.UserError(
+      f"config.data.source {data.source!r} is not known; use "
                    "'synthheads' or 'preprocessed'.")
 
 
@@ -87,21 +96,26 @@ def write_sheet(out_dir: str, settings: pseudo_views.Settings,
 
 def main(argv):
   if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    raise user_errors.UserError(f"unexpected arguments {argv[1:]}; flags "
+                                "are --name=value.")
   logging.set_verbosity(logging.WARNING)   # Orbax logs restores at INFO.
   config, out_dir = _CONFIG.value, _OUT.value
+  if _VERIFY.value:
+    print(json.dumps(pseudo_view_manifest.verify(out_dir)), flush=True)
+    return
   if not config.checkpoint:
-    raise app.UsageError("Set --config.checkpoint to a Psi3d run directory "
-                         "(the --workdir of `python -m launch.main "
-                         "--config=configs/psi3d.py:tiny`).")
-  source = clip_source(config.data)
+    raise user_errors.UserError(
+        "set --config.checkpoint to a Psi3d run directory (the --workdir of "
+        "`python -m launch.main --config=configs/psi3d.py:tiny`).")
+  user_errors.check_writable(out_dir, "--out")
   run = runs.load_run(
       config.checkpoint,
       None if config.checkpoint_step < 0 else config.checkpoint_step,
       defaults=configs.preset, task="psi3d")
+  source = clip_source(config.data)
   size = source.get(0)["image"].shape[1]
   if size != run.model.image_size:
-    raise ValueError(
+    raise user_errors.UserError(
         f"The clips ({source.name}) are {size}^2 but the Psi3d run "
         f"{config.checkpoint} was trained at {run.model.image_size}^2; use "
         "clips of its resolution (config.data) or another checkpoint.")
@@ -125,4 +139,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  user_errors.run_absl(main)

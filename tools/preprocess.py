@@ -6,7 +6,9 @@ Each input becomes one clip, OUT/<name>/ (see p4d_jax/data/clip_files.py):
 aligned crops, 68 landmarks in the crop, and head-frame camera labels. Video
 landmarks are smoothed over time (one-euro filter; --smooth=off turns it
 off). With several faces the largest is taken (--face_index picks another);
-a file without a face, or one that cannot be read, stops with its name.
+a file without a face, or one that cannot be read, stops with its name (one
+line, exit status 2). Two inputs that would make the same clip name (face.png
+face.jpg) are refused before any work.
 Then: `--config.data.source=preprocessed --config.data.data_dir=OUT` in
 tools/precompute_pseudo_views.py.
 """
@@ -17,6 +19,7 @@ import argparse
 import json
 import os
 
+from p4d_jax import user_errors
 from p4d_jax.data import clip_files
 from p4d_jax.data.faces import head_pose
 from p4d_jax.data.faces import landmarks
@@ -25,7 +28,7 @@ from p4d_jax.media import video_io
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("inputs", nargs="+", help="image or video files")
   p.add_argument("--out", required=True, help="root directory of the clips")
@@ -45,20 +48,35 @@ def parse_args(argv=None):
   args = p.parse_args(argv)
   if args.name and len(args.inputs) > 1:
     p.error("--name names one clip; give one input with it.")
+  seen = {}
+  for path in args.inputs:
+    name = args.name or clip_name(path)
+    if name in seen:
+      p.error(f"{seen[name]} and {path} would both be clip {name!r}; rename "
+              "one, or preprocess them one at a time with --name.")
+    seen[name] = path
   return args
+
+
+def clip_name(path: str) -> str:
+  """An input's default clip name: its file or folder name, no extension."""
+  return os.path.splitext(os.path.basename(os.path.normpath(path)))[0]
 
 
 def main(argv=None):
   args = parse_args(argv)
+  missing = [p for p in args.inputs if not os.path.exists(p)]
+  if missing:
+    raise user_errors.MissingFile(f"{missing[0]} does not exist.")
+  user_errors.check_writable(args.out, "--out")
   finder = landmarks.FaceFinder(min_score=args.min_score)
   smooth = {"auto": None, "on": True, "off": False}[args.smooth]
-  os.makedirs(args.out, exist_ok=True)
   for path in args.inputs:
     frames, fps = video_io.read_frames(path)
     clip = preprocess.process(frames, fps, args.size, finder, path,
                               args.face_index, smooth, args.min_cutoff,
                               args.beta)
-    name = args.name or os.path.splitext(os.path.basename(path))[0]
+    name = args.name or clip_name(path)
     where = clip_files.write_clip(args.out, name, clip["frames"],
                                   clip["cameras"], clip["landmarks"],
                                   fps or 0.0, os.path.abspath(path))
@@ -71,4 +89,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

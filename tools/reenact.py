@@ -30,6 +30,7 @@ import numpy as np
 from absl import logging
 
 import configs
+from p4d_jax import user_errors
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import media
 from p4d_jax.inference import mesh
@@ -42,7 +43,7 @@ from p4d_jax.tasks import runs
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--workdir", required=True, help="a trained Psi run")
   p.add_argument("--step", type=int, default=None, help="default: newest")
@@ -128,6 +129,7 @@ def write_meshes(args, avatar, prepared, driving: np.ndarray,
 def main(argv=None) -> dict:
   args = parse_args(argv)
   logging.set_verbosity(logging.WARNING)
+  user_errors.check_writable(args.out, "--out")   # before the rendering
   run = runs.load_run(args.workdir, args.step, defaults=configs.preset,
                       task="psi4d")
   step = run.step
@@ -137,8 +139,9 @@ def main(argv=None) -> dict:
       data_dir=args.data_dir, **kw)
   source = load(args.source, max_frames=args.source_frame + 1)
   if args.source_frame >= len(source.images):
-    raise ValueError(f"{args.source} has {len(source.images)} frame(s); "
-                     f"--source_frame={args.source_frame} is past them.")
+    raise user_errors.UserError(
+        f"{args.source} has {len(source.images)} frame(s); "
+        f"--source_frame={args.source_frame} is past them.")
   driving = load(args.driving, max_frames=args.max_frames or None)
   print(f"[reenact] source: {source.note}\n[reenact] driving: {driving.note}"
         f"\n[reenact] model: {args.workdir} step {step}", flush=True)
@@ -157,7 +160,6 @@ def main(argv=None) -> dict:
   out, timing = render_all(avatar, prepared, frames, driving.cameras, views,
                            args.batch)
 
-  os.makedirs(args.out, exist_ok=True)
   u8 = image_io.to_uint8
   side = np.concatenate([np.repeat(u8(src_image)[None], count, axis=0),
                          driving.images, u8(out["result"]["image"])], axis=2)
@@ -192,4 +194,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

@@ -24,6 +24,7 @@ import optax
 from flax import nnx
 
 from p4d_jax import progress as progress_lib
+from p4d_jax import user_errors
 from p4d_jax.data.synthheads import examples as synthheads
 from p4d_jax.media import atomic
 from p4d_jax.media import colormap
@@ -37,7 +38,7 @@ from p4d_jax.rendering import triplane
 
 
 def parse_args(argv=None):
-  p = argparse.ArgumentParser(description=__doc__,
+  p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
   p.add_argument("--out", default="outputs/orbit", help="output directory")
   p.add_argument("--resolution", type=int, default=128, help="image size")
@@ -287,4 +288,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-  main()
+  user_errors.run(main)

@@ -22,6 +22,7 @@ import tensorflow_datasets as tfds
 
 from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import params as P
+from p4d_jax.user_errors import UserError
 
 SIZES = {
     "tiny": examples.Spec(resolution=32, supersample=1, identities=8, clips=6,
@@ -178,15 +179,15 @@ def make(kind: str, size: str = "small", data_dir: str | None = None,
   variants never overwrite each other.
   """
   if kind not in BUILDERS:
-    raise ValueError(f"Unknown SynthHeads data set {kind!r}; use one of "
+    raise UserError(f"Unknown SynthHeads data set {kind!r}; use one of "
                      f"{tuple(BUILDERS)}.")
   if size not in SIZES:
-    raise ValueError(f"Unknown SynthHeads size {size!r}; use one of "
+    raise UserError(f"Unknown SynthHeads size {size!r}; use one of "
                      f"{tuple(SIZES)}.")
   fields = {f.name for f in dataclasses.fields(examples.Spec)}
   unknown = set(overrides) - fields
   if unknown:
-    raise ValueError(f"Unknown SynthHeads setting(s) {sorted(unknown)}; "
+    raise UserError(f"Unknown SynthHeads setting(s) {sorted(unknown)}; "
                      f"known: {sorted(fields)}.")
   if not overrides:
     return BUILDERS[kind](config=size, data_dir=data_dir,

@@ -21,8 +21,12 @@ import numpy as np
 
 from p4d_jax.media import atomic
 from p4d_jax.media import image_io
+from p4d_jax.media import json_file
+from p4d_jax.user_errors import MissingFile
+from p4d_jax.user_errors import UserError
 
 META = "clip.json"
+_REDO = "rerun tools/preprocess.py on the clip's source to rewrite it."
 
 
 def clip_id(name: str) -> int:
@@ -52,15 +56,30 @@ def list_clips(root: str) -> list[str]:
   """Names of the complete clips under root, sorted (hidden names are
   unfinished writes)."""
   if not os.path.isdir(root):
-    raise FileNotFoundError(f"{root} does not exist; write clips there with "
+    raise MissingFile(f"{root} does not exist; write clips there with "
                             "tools/preprocess.py.")
   return sorted(n for n in os.listdir(root) if not n.startswith(".") and
                 os.path.exists(os.path.join(root, n, META)))
 
 
 def read_meta(root: str, name: str) -> dict:
-  with open(os.path.join(root, name, META)) as f:
-    return json.load(f)
+  path = os.path.join(root, name, META)
+  meta = json_file.read(path, _REDO)
+  missing = [k for k in ("name", "clip_id", "fps", "frames")
+             if not isinstance(meta, dict) or k not in meta]
+  if missing:
+    raise UserError(f"{path}: not a clip's metadata (no {missing}); {_REDO}")
+  return meta
+
+
+def _read_array(path: str) -> np.ndarray:
+  try:
+    return np.load(path)
+  except FileNotFoundError as err:
+    raise MissingFile(f"{path} does not exist; {_REDO}") from err
+  except (ValueError, OSError, EOFError) as err:   # cut or foreign bytes
+    raise UserError(f"{path}: not a readable .npy array ({err}); "
+                    f"{_REDO}") from err
 
 
 def read_clip(root: str, name: str) -> dict:
@@ -73,7 +92,7 @@ def read_clip(root: str, name: str) -> dict:
     frames.append(image_io.read_image(
         os.path.join(path, "frames", f"{t:05d}.png")))
   return dict(image=np.stack(frames),
-              camera=np.load(os.path.join(path, "cameras.npy")),
-              landmarks=np.load(os.path.join(path, "landmarks.npy")),
+              camera=_read_array(os.path.join(path, "cameras.npy")),
+              landmarks=_read_array(os.path.join(path, "landmarks.npy")),
               clip_id=meta["clip_id"], clip_name=meta["name"],
               fps=meta["fps"])

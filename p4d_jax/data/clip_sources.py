@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 from p4d_jax.data import builders
 from p4d_jax.data import clip_files
 from p4d_jax.data import pipeline
+from p4d_jax.user_errors import MissingFile
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +43,7 @@ def preprocessed_clips(root: str) -> ClipSource:
   """Clips written by tools/preprocess.py under root (clip_files)."""
   names = clip_files.list_clips(root)
   if not names:
-    raise FileNotFoundError(f"{root} holds no preprocessed clips; write "
+    raise MissingFile(f"{root} holds no preprocessed clips; write "
                             "them with tools/preprocess.py.")
   frames = [clip_files.read_meta(root, n)["frames"] for n in names]
   return ClipSource(f"preprocessed:{os.path.abspath(root)}", frames,

@@ -18,6 +18,7 @@ import numpy as np
 
 from p4d_jax.data import builders
 from p4d_jax.media import image_io
+from p4d_jax.user_errors import MissingFile
 
 # Fields stored as encoded images, anywhere in an example.
 IMAGE_FIELDS = ("image", "mask")
@@ -45,12 +46,12 @@ def synthheads(kind: str, size: str, split: str, data_dir: str,
   """A decoded grain MapDataset over a built SynthHeads data set.
 
   `seed` shuffles (None keeps the stored order). A data set that has not been
-  built raises a FileNotFoundError that says how to build it.
+  built raises a MissingFile error that says how to build it.
   """
   builder = builders.make(kind, size, data_dir=data_dir, **overrides)
   if not builders.is_built(builder):
     sets = " ".join(f"--set {k}={v}" for k, v in overrides.items())
-    raise FileNotFoundError(
+    raise MissingFile(
         f"SynthHeads {kind}/{builder.builder_config.name} is not built in "
         f"{data_dir}. Build it with: bash launch/run.sh python "
         f"tools/make_synthheads.py --kinds {kind} --size {size} "

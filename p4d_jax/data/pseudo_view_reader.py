@@ -4,13 +4,16 @@
     clip = next(iter(ds))
     clip["view_image"]     # uint8 [T, K, S, S, 3]: Psi3d's pseudo views
 
-Each host reads its own shards (every process_count-th of the manifest's),
-interleaved `cycle_length` at a time in a per-epoch shuffled order, then
-shuffled again in a window of clips. Every record's CRCs are checked: a bad
-record raises an error naming the file and byte offset, or, with
-`skip_corrupt=True`, is dropped and counted in the clip's `skipped_records`
-(sum it into the training metrics). The iterator's state is each open shard's
-byte offset, so grain checkpoints it with the train state.
+The directory is checked against its manifest when opened (sizes and record
+counts, `pseudo_view_manifest.load`). Each host reads its own shards (every
+process_count-th of the manifest's), interleaved `cycle_length` at a time in
+a per-epoch shuffled order, then shuffled again in a window of clips. Every
+record's CRCs are checked: a bad record raises an error naming the file and
+byte offset, or, with `skip_corrupt=True`, is dropped and counted in the
+clip's `skipped_records` (sum it into the training metrics). A shard that
+yields nothing is an error, so an endless reader never waits forever. The
+iterator's state is each open shard's byte offset, so grain checkpoints it
+with the train state.
 
 A clip element holds its frames' fields stacked over T (see
 `pseudo_view_records.decode` for the names): `frame_image` [T, S, S, 3],
@@ -22,45 +25,28 @@ unless a corrupt record was skipped.
 
 from __future__ import annotations
 
-import json
 import os
 
 import grain
 import jax
 import numpy as np
 
+from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
 from p4d_jax.parallel import hosts
-
-
-def load_manifest(directory: str) -> dict:
-  """The stage's manifest; a clear error when it is absent or foreign."""
-  path = os.path.join(directory, records.MANIFEST)
-  if not os.path.exists(path):
-    partial = os.path.exists(os.path.join(directory, records.SETTINGS))
-    raise FileNotFoundError(
-        f"{path} does not exist: " + (
-            "the pseudo-view stage has not finished there; rerun "
-            "tools/precompute_pseudo_views.py with the same settings to "
-            "complete it." if partial else
-            "no pseudo views were written there; make them with "
-            "tools/precompute_pseudo_views.py."))
-  with open(path) as f:
-    manifest = json.load(f)
-  version = manifest["settings"]["schema_version"]
-  if version != records.SCHEMA_VERSION:
-    raise ValueError(f"{path}: schema version {version}, this code reads "
-                     f"{records.SCHEMA_VERSION}; regenerate the records.")
-  return manifest
+from p4d_jax.user_errors import UserError
 
 
 class _ClipIterator(grain.DatasetIterator):
-  """Whole clips from one shard; the state is the next record's offset."""
+  """Whole clips from one shard; the state is the next record's offset. A
+  shard that yields no clip from its start is an error (an endless reader
+  over such shards would wait forever)."""
 
   def __init__(self, path: str, skip_corrupt: bool):
     super().__init__()
     self._reader = tfrecord_io.RecordReader(path, skip_corrupt)
+    self._yielded = False
 
   def __next__(self) -> dict:
     reader = self._reader
@@ -77,7 +63,13 @@ class _ClipIterator(grain.DatasetIterator):
       if len(found) == num_frames:
         break
     if not found:
+      if not self._yielded:
+        raise UserError(
+            f"{reader.path}: no readable records ({reader.size} bytes, "
+            f"{reader.skipped} corrupt record(s) skipped); delete it and its "
+            ".json and rerun tools/precompute_pseudo_views.py to redo it.")
       raise StopIteration
+    self._yielded = True
     return dict(path=reader.path, offsets=[o for _, o, _ in found],
                 data=[d for _, _, d in found],
                 skipped_records=reader.skipped - skipped)
@@ -87,6 +79,7 @@ class _ClipIterator(grain.DatasetIterator):
 
   def set_state(self, state: dict) -> None:
     self._reader.seek(state["offset"])
+    self._yielded = state["offset"] > 0
 
   def __del__(self):
     if hasattr(self, "_reader"):
@@ -122,7 +115,7 @@ def host_shards(directory: str, manifest: dict, process_index: int,
   """This process's shard files."""
   files = [os.path.join(directory, s["file"]) for s in manifest["shards"]]
   if len(files) < process_count:
-    raise ValueError(
+    raise UserError(
         f"{directory} has {len(files)} shards for {process_count} processes;"
         " every process needs one. Regenerate with --config.num_shards >= "
         f"{process_count}.")
@@ -136,7 +129,7 @@ def clips(directory: str, seed: int, *, epochs: int | None = None,
   """Decoded clips of this host's shards; `epochs` None repeats forever
   (each epoch in a new shard order). `shuffle_window` 1 keeps the
   interleaved order."""
-  manifest = load_manifest(directory)
+  manifest = pseudo_view_manifest.load(directory)
   index = jax.process_index() if process_index is None else process_index
   count = jax.process_count() if process_count is None else process_count
   files = host_shards(directory, manifest, index, count)

@@ -31,6 +31,7 @@ import numpy as np
 from tensorflow_datasets.proto import tf_example_pb2
 
 from p4d_jax.media import image_io
+from p4d_jax.user_errors import UserError
 
 SCHEMA_VERSION = 1
 CAMERA_LABEL = 25
@@ -106,15 +107,15 @@ def parse(data: bytes, where: str = "record"):
   try:
     example.ParseFromString(data)
   except Exception as err:  # protobuf's DecodeError and friends
-    raise ValueError(f"{where}: not a tf.train.Example ({err}).") from err
+    raise UserError(f"{where}: not a tf.train.Example ({err}).") from err
   f = example.features.feature
   missing = [k for k in REQUIRED if k not in f]
   if missing:
-    raise ValueError(f"{where}: not a pseudo-view record, missing "
+    raise UserError(f"{where}: not a pseudo-view record, missing "
                      f"{missing}.")
   version = f["schema_version"].int64_list.value[0]
   if version != SCHEMA_VERSION:
-    raise ValueError(
+    raise UserError(
         f"{where}: pseudo-view schema version {version}, this code reads "
         f"version {SCHEMA_VERSION}. Regenerate the records with "
         "tools/precompute_pseudo_views.py, or read them with the matching "

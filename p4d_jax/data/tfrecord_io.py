@@ -23,6 +23,7 @@ from typing import Iterator
 import crc32c
 
 from p4d_jax.media import atomic
+from p4d_jax.user_errors import UserError
 
 _HEADER = struct.Struct("<QI")   # length, masked crc of the length
 _FOOTER = struct.Struct("<I")    # masked crc of the data
@@ -41,7 +42,7 @@ def frame(data: bytes) -> bytes:
           _FOOTER.pack(masked_crc(data)))
 
 
-class CorruptRecordError(ValueError):
+class CorruptRecordError(UserError):
   """A record whose framing or CRC is wrong; names the file and offset."""
 
   def __init__(self, path: str, offset: int, what: str):
@@ -96,6 +97,25 @@ class RecordReader:
   def tell(self) -> int:
     return self.file.tell()
 
+  def next_length(self) -> int | None:
+    """Reads the next record's header and returns its data length (None at
+    the end of the file), its framing checked; the file is left at the
+    data."""
+    offset = self.file.tell()
+    header = self.file.read(_HEADER.size)
+    if not header:
+      return None
+    if len(header) < _HEADER.size:
+      raise CorruptRecordError(self.path, offset, "truncated header")
+    length, length_crc = _HEADER.unpack(header)
+    if masked_crc(header[:8]) != length_crc:
+      raise CorruptRecordError(self.path, offset, "length CRC mismatch")
+    if offset + _HEADER.size + length + _FOOTER.size > self.size:
+      raise CorruptRecordError(
+          self.path, offset, f"record of {length} bytes runs past the "
+          f"end of the {self.size}-byte file")
+    return length
+
   def next(self) -> tuple[int, bytes] | None:
     """(offset, data) of the next good record; None at the end of the file.
 
@@ -105,24 +125,15 @@ class RecordReader:
     """
     while True:
       offset = self.file.tell()
-      header = self.file.read(_HEADER.size)
-      if not header:
-        return None
       try:
-        if len(header) < _HEADER.size:
-          raise CorruptRecordError(self.path, offset, "truncated header")
-        length, length_crc = _HEADER.unpack(header)
-        if masked_crc(header[:8]) != length_crc:
-          raise CorruptRecordError(self.path, offset, "length CRC mismatch")
-        if offset + _HEADER.size + length + _FOOTER.size > self.size:
-          raise CorruptRecordError(
-              self.path, offset, f"record of {length} bytes runs past the "
-              f"end of the {self.size}-byte file")
+        length = self.next_length()
       except CorruptRecordError:
         if not self.skip_corrupt:
           raise
         self.skipped += 1
         self.file.seek(self.size)
+        return None
+      if length is None:
         return None
       data = self.file.read(length)
       (data_crc,) = _FOOTER.unpack(self.file.read(_FOOTER.size))
@@ -142,3 +153,17 @@ def read_records(path: str, skip_corrupt: bool = False
       yield item
   finally:
     reader.close()
+
+
+def count_records(path: str) -> int:
+  """How many records `path` holds, from their headers alone (one seek
+  each; the framing is checked, the data CRCs are not)."""
+  reader = RecordReader(path, skip_corrupt=False)
+  count = 0
+  try:
+    while (length := reader.next_length()) is not None:
+      reader.seek(reader.tell() + length + _FOOTER.size)
+      count += 1
+  finally:
+    reader.close()
+  return count

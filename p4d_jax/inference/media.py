@@ -26,6 +26,7 @@ from p4d_jax.data.faces import landmarks
 from p4d_jax.data.faces import preprocess
 from p4d_jax.inference import avatar
 from p4d_jax.media import video_io
+from p4d_jax.user_errors import UserError
 
 SYNTHHEADS = "synthheads:"
 DEFAULT_FPS = 25.0
@@ -45,19 +46,19 @@ def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
     kind, set_size, split = what.split("/")
     index, frame = int(index), [int(f) for f in frame]
   except ValueError as err:
-    raise ValueError(f"{spec!r}: write synthheads:clips/SIZE/SPLIT:INDEX"
+    raise UserError(f"{spec!r}: write synthheads:clips/SIZE/SPLIT:INDEX"
                      "[:FRAME], e.g. synthheads:clips/small/test:3.") from err
   if kind != "clips":
-    raise ValueError(f"{spec!r}: only SynthHeads clips can be read here.")
+    raise UserError(f"{spec!r}: only SynthHeads clips can be read here.")
   ds = pipeline.synthheads("clips", set_size, split,
                            builders.data_dir(data_dir))
   if not 0 <= index < len(ds):
-    raise ValueError(f"{spec!r}: the set has clips 0..{len(ds) - 1}.")
+    raise UserError(f"{spec!r}: the set has clips 0..{len(ds) - 1}.")
   ex = ds[index]
   images, labels = np.asarray(ex["image"]), np.asarray(ex["camera"], np.float32)
   if frame:
     if not 0 <= frame[0] < len(images):
-      raise ValueError(f"{spec!r}: clip {index} has frames "
+      raise UserError(f"{spec!r}: clip {index} has frames "
                        f"0..{len(images) - 1}.")
     images, labels = images[frame[0]:frame[0] + 1], labels[frame[0]:
                                                           frame[0] + 1]
@@ -68,7 +69,7 @@ def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
 
 def _check_size(images: np.ndarray, size: int, where: str):
   if images.shape[1:3] != (size, size):
-    raise ValueError(f"{where} is {images.shape[1]}x{images.shape[2]}; the "
+    raise UserError(f"{where} is {images.shape[1]}x{images.shape[2]}; the "
                      f"model takes {size}x{size}. Use a SynthHeads set or "
                      "clip of that size.")
 

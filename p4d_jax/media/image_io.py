@@ -16,6 +16,8 @@ import numpy as np
 from PIL import Image
 
 from p4d_jax.media import atomic
+from p4d_jax.user_errors import MissingFile
+from p4d_jax.user_errors import UserError
 
 # Still-image files, by extension (everything else is read as a video).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -86,8 +88,8 @@ def _pixels(data: bytes, image: Image.Image) -> np.ndarray:
   return np.asarray(image.convert("RGB"))
 
 
-def _not_an_image(where: str, data: bytes, err: Exception) -> ValueError:
-  return ValueError(f"{where}: not an image ({len(data)} bytes; {err})")
+def _not_an_image(where: str, data: bytes, err: Exception) -> UserError:
+  return UserError(f"{where}: not an image ({len(data)} bytes; {err})")
 
 
 def decode_image(data: bytes, where: str) -> np.ndarray:
@@ -95,14 +97,14 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
   samples rounded to 8 bits, alpha dropped. `where` names the bytes in
   errors."""
   if not data:
-    raise ValueError(f"{where}: empty file (0 bytes)")
+    raise UserError(f"{where}: empty file (0 bytes)")
   try:
     image = Image.open(io.BytesIO(data))
   except Exception as err:  # PIL raises several types for bad bytes.
     raise _not_an_image(where, data, err) from err
   with image:
     if image.mode in ("I", "F"):
-      raise ValueError(f"{where}: {image.mode} (32-bit) pixels have no "
+      raise UserError(f"{where}: {image.mode} (32-bit) pixels have no "
                        "standard 8-bit scale; save the image as 8 or 16 bit.")
     try:
       return np.ascontiguousarray(_pixels(data, image))
@@ -113,7 +115,7 @@ def decode_image(data: bytes, where: str) -> np.ndarray:
 def read_image(path: str) -> np.ndarray:
   """An image file -> uint8 RGB [H, W, 3] (grey made three channels)."""
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path} does not exist.")
+    raise MissingFile(f"{path} does not exist.")
   with open(path, "rb") as f:
     image = decode_image(f.read(), path)
   return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
 import warnings
 from typing import Sequence
 
@@ -18,6 +19,8 @@ import numpy as np
 
 from p4d_jax.media import atomic
 from p4d_jax.media import image_io
+from p4d_jax.user_errors import MissingFile
+from p4d_jax.user_errors import UserError
 
 DEFAULT_FPS = 25.0   # for videos that do not say
 
@@ -35,16 +38,16 @@ def _ffmpeg():
 def read_folder(directory: str) -> tuple[list[str], np.ndarray]:
   """(names, uint8 [T, H, W, 3]) of a folder's images, in name order."""
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"{directory} does not exist.")
+    raise MissingFile(f"{directory} does not exist.")
   names = sorted(n for n in os.listdir(directory)
                  if n.lower().endswith(image_io.IMAGE_EXTENSIONS))
   if not names:
-    raise ValueError(f"{directory} holds no images "
+    raise UserError(f"{directory} holds no images "
                      f"({', '.join(image_io.IMAGE_EXTENSIONS)}).")
   frames = [image_io.read_image(os.path.join(directory, n)) for n in names]
   shapes = {f.shape for f in frames}
   if len(shapes) > 1:
-    raise ValueError(f"The images in {directory} differ in size: "
+    raise UserError(f"The images in {directory} differ in size: "
                      f"{sorted(shapes)}.")
   return names, np.stack(frames)
 
@@ -55,27 +58,77 @@ def _fps(path: str, meta: dict) -> float:
   return float(meta.get("fps") or DEFAULT_FPS)
 
 
+def _ffmpeg_scan(path: str) -> tuple[int, str]:
+  """(video frames ffmpeg finds in `path` without decoding them, its first
+  error line or ""): what is wrong with a file imageio fails on or reads
+  short."""
+  import imageio_ffmpeg  # pylint: disable=import-outside-toplevel
+  with _ffmpeg():
+    result = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i",
+         path, "-map", "0:v:0?", "-c", "copy", "-f", "null", "-progress",
+         "pipe:1", "-nostats", "-"], capture_output=True, text=True,
+        check=False)
+  frames = [int(line[len("frame="):]) for line in result.stdout.splitlines()
+            if line.startswith("frame=")]
+  errors = [line.split("] ", 1)[-1].rstrip(".")
+            for line in result.stderr.splitlines()]
+  return (frames[-1] if frames else 0), (errors[0] if errors else "")
+
+
+def _what_is_wrong(path: str, err: Exception) -> str:
+  """Why imageio could not read `path`, in the user's terms."""
+  frames, error = _ffmpeg_scan(path)
+  with open(path, "rb") as f:
+    mp4 = f.read(8)[4:] == b"ftyp"   # every MP4/MOV starts with this box
+  if "moov atom not found" in error and mp4:
+    return ("video truncated: its index (the 'moov' atom) is missing, as in "
+            "a cut download or an unfinished write")
+  if frames:
+    return f"video truncated at frame {frames} ({error or err})"
+  if mp4 or "does not contain any stream" in error:
+    return "video has no frames"
+  return f"not a video ({error or err})"
+
+
+def _expected_frames(path: str, meta: dict) -> int | None:
+  """The frame count a video's header promises (None for GIFs and videos
+  that do not say)."""
+  duration, fps = meta.get("duration"), meta.get("fps")
+  if path.lower().endswith(".gif") or not duration or not fps or \
+      not np.isfinite(duration * fps):
+    return None
+  return int(round(duration * fps))
+
+
 def read_video(path: str) -> tuple[np.ndarray, float]:
-  """A video file (mp4, gif, ...) -> uint8 RGB [T, H, W, 3] and its fps."""
+  """A video file (mp4, gif, ...) -> uint8 RGB [T, H, W, 3] and its fps. An
+  empty, cut or frameless file is a user error that says which."""
   if not os.path.isfile(path):
-    raise FileNotFoundError(f"{path} does not exist.")
+    raise MissingFile(f"{path} does not exist.")
   if not os.path.getsize(path):
-    raise ValueError(f"{path}: empty file (0 bytes)")
+    raise UserError(f"{path}: empty file (0 bytes)")
   try:
     # One open file for frames and metadata: one ffmpeg process, not two
     # (each has 10 s to report the header, which a busy machine can miss).
     with _ffmpeg(), iio.imopen(path, "r") as file:
       frames = np.asarray(file.read(index=...))
-      fps = _fps(path, file.metadata())
+      meta = file.metadata()
   except Exception as err:  # imageio raises many types for bad files
-    raise ValueError(f"Cannot read {path} as a video: {err}") from err
+    raise UserError(f"{path}: {_what_is_wrong(path, err)}.") from err
+  expected = _expected_frames(path, meta)
+  if expected and len(frames) < expected - 1:   # a cut file decodes short
+    _, error = _ffmpeg_scan(path)
+    if error:
+      raise UserError(f"{path}: video truncated at frame {len(frames)} (its "
+                      f"header says {expected}; {error}).")
   if frames.ndim == 3:   # grey frames
     frames = np.repeat(frames[..., None], 3, axis=-1)
   if frames.ndim != 4 or frames.shape[-1] not in (3, 4) or \
       frames.dtype != np.uint8:
-    raise ValueError(f"{path}: frames of {frames.dtype} {frames.shape[1:]} "
-                     "are not 8-bit RGB images.")
-  return np.ascontiguousarray(frames[..., :3]), fps
+    raise UserError(f"{path}: frames of {frames.dtype} {frames.shape[1:]} "
+                    "are not 8-bit RGB images.")
+  return np.ascontiguousarray(frames[..., :3]), _fps(path, meta)
 
 
 def read_frames(path: str) -> tuple[np.ndarray, float | None]:

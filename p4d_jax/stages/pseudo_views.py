@@ -19,10 +19,9 @@ settings and device count).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
-import hashlib
-import json
 import os
 import time
 from typing import Callable, Sequence
@@ -32,14 +31,21 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from p4d_jax import dir_lock
 from p4d_jax.data import clip_sources
+from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import tfrecord_io
 from p4d_jax.media import atomic
+from p4d_jax.media import json_file
 from p4d_jax.parallel import hosts
 from p4d_jax.progress import Progress
 from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
+from p4d_jax.user_errors import UserError
+
+# Each process's lock on the output directory (see _process_lock).
+_LOCK = ".p4d-lock-process-"
 
 def shard_clips(num_clips: int, num_shards: int) -> list[range]:
   """Contiguous, balanced clip ranges, one per shard."""
@@ -163,12 +169,11 @@ def _check_settings(out_dir: str, settings: Settings) -> None:
   path = os.path.join(out_dir, records.SETTINGS)
   want = settings.to_json()
   if os.path.exists(path):
-    with open(path) as f:
-      have = json.load(f)
+    have = json_file.read(path, "delete it and rerun to redo the directory.")
     changed = sorted(k for k in set(have) | set(want)
                      if have.get(k) != want.get(k))
     if changed:
-      raise ValueError(
+      raise UserError(
           f"{out_dir} holds pseudo views made with other settings "
           f"({', '.join(changed)} differ; see {path}). Write to another "
           "directory, or delete this one to redo it.")
@@ -179,7 +184,6 @@ def _check_settings(out_dir: str, settings: Settings) -> None:
 def _shard_summary(path: str) -> dict:
   """A finished shard's sidecar content, read back from the shard (CRCs
   checked, so a shard damaged since is caught here)."""
-  digest = hashlib.sha256()
   clips: list[list[int]] = []
   count = 0
   for offset, data in tfrecord_io.read_records(path):
@@ -188,11 +192,9 @@ def _shard_summary(path: str) -> dict:
       clips.append([clip_id, 0])
     clips[-1][1] += 1
     count += 1
-  with open(path, "rb") as f:
-    for block in iter(lambda: f.read(1 << 20), b""):
-      digest.update(block)
   return dict(file=os.path.basename(path), records=count,
-              bytes=os.path.getsize(path), sha256=digest.hexdigest(),
+              bytes=os.path.getsize(path),
+              sha256=pseudo_view_manifest.sha256(path),
               clips=clips)
 
 
@@ -265,6 +267,29 @@ def _write_shard(path: str, clip_range: range, get_clip, renderer,
     raise
 
 
+@contextlib.contextmanager
+def _process_lock(out_dir: str, num_shards: int, process_index: int,
+                  process_count: int):
+  """Locks out_dir for this process's shards: refused while a live process
+  writes any of them (processes splitting the shards run side by side)."""
+  mine = set(process_shards(num_shards, process_index, process_count))
+  name = f"{_LOCK}{process_index}-of-{process_count}"
+  with dir_lock.DirLock(out_dir, name, what="pseudo-view process",
+                        info=dict(process_index=process_index,
+                                  process_count=process_count)) as lock:
+    for other in dir_lock.holders(out_dir, _LOCK):
+      info = other.info
+      theirs = (set(process_shards(num_shards, info["process_index"],
+                                   info["process_count"]))
+                if "process_count" in info else mine)
+      if other.path != lock.path and mine & theirs:
+        raise UserError(
+            f"{out_dir} is in use by another pseudo-view process writing "
+            f"shards {sorted(mine & theirs)}: {other.describe()}. Wait for "
+            "it, or give each process its own --process_index.")
+    yield
+
+
 def run(source: clip_sources.ClipSource, renderer: PseudoViewRenderer,
         settings: Settings, out_dir: str, process_index: int = 0,
         process_count: int = 1) -> dict:
@@ -275,8 +300,17 @@ def run(source: clip_sources.ClipSource, renderer: PseudoViewRenderer,
     raise ValueError(f"Settings are for {settings.num_clips} clips of "
                      f"{settings.clips}, the source is {len(source.frames)} "
                      f"of {source.name}.")
-  os.makedirs(out_dir, exist_ok=True)
-  _check_settings(out_dir, settings)
+  with _process_lock(out_dir, settings.num_shards, process_index,
+                     process_count):
+    _check_settings(out_dir, settings)
+    return _write_shards(source, renderer, settings, out_dir, process_index,
+                         process_count)
+
+
+def _write_shards(source: clip_sources.ClipSource,
+                  renderer: PseudoViewRenderer, settings: Settings,
+                  out_dir: str, process_index: int,
+                  process_count: int) -> dict:
   plan = shard_clips(settings.num_clips, settings.num_shards)
   mine = process_shards(settings.num_shards, process_index, process_count)
   path = lambda i: os.path.join(   # noqa: E731
@@ -320,8 +354,8 @@ def write_manifest(out_dir: str, settings: Settings) -> str | None:
         ".json")
     if not os.path.exists(sidecar):
       return None
-    with open(sidecar) as f:
-      shards.append(json.load(f))
+    shards.append(json_file.read(sidecar, "delete it; rerunning the stage "
+                                 "rewrites it."))
   path = os.path.join(out_dir, records.MANIFEST)
   write_json(path, dict(
       settings=settings.to_json(), shards=shards,

@@ -26,10 +26,13 @@ from p4d_jax import run_weights
 from p4d_jax.evaluation import novel_view
 from p4d_jax.evaluation import reenactment
 from p4d_jax.media import atomic
+from p4d_jax.media import json_file
 from p4d_jax.models import model as model_lib
 from p4d_jax.tasks import motion_extractor
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
+from p4d_jax.user_errors import MissingFile
+from p4d_jax.user_errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +55,7 @@ Defaults = Callable[[str, str], ml_collections.ConfigDict]
 
 def task_kind(name: str) -> TaskKind:
   if name not in TASKS:
-    raise ValueError(f"config.task {name!r} is not one of {sorted(TASKS)}.")
+    raise UserError(f"config.task {name!r} is not one of {sorted(TASKS)}.")
   return TASKS[name]
 
 
@@ -73,12 +76,8 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> str:
 
 
 def _read_json(path: str) -> dict:
-  with open(path) as f:
-    try:
-      return json.load(f)
-    except json.JSONDecodeError as err:
-      raise ValueError(f"{path} is not valid JSON ({err}); the run's config "
-                       "is damaged.") from err
+  return json_file.read(path, "the run's config is damaged: restore it, or "
+                        "start the run in a new --workdir.")
 
 
 def run_config(workdir: str, defaults: Defaults | None = None,
@@ -87,20 +86,20 @@ def run_config(workdir: str, defaults: Defaults | None = None,
   saved config alone). `task` set: the run must be of that task."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
-    raise FileNotFoundError(
+    raise MissingFile(
         f"{workdir} is not a run directory: it has no config.json "
         "(python -m launch.main --workdir=DIR writes it).")
   saved = config_bridge.tuples(_read_json(path))
   name = saved.get("task")
   task_kind(name)
   if task is not None and name != task:
-    raise ValueError(f"{path} is a {name!r} run, not {task}.")
+    raise UserError(f"{path} is a {name!r} run, not {task}.")
   if defaults is None:
     return ml_collections.ConfigDict(saved)
   config = defaults(name, saved.get("preset", "tiny"))
   unknown = sorted(set(saved) - set(config))
   if unknown:
-    raise ValueError(f"{path} has config sections {unknown} that this code "
+    raise UserError(f"{path} has config sections {unknown} that this code "
                      "does not know; was it written by a newer release?")
   config.update(saved)
   return config
@@ -124,7 +123,7 @@ def load_run(workdir: str, step: int | None = None,
   model = model_lib.Model.from_config(config)
   directory = os.path.abspath(os.path.join(workdir, "checkpoints"))
   if not os.path.isdir(directory):
-    raise FileNotFoundError(f"{directory} does not exist: the run in "
+    raise MissingFile(f"{directory} does not exist: the run in "
                             f"{workdir} has not saved a checkpoint yet.")
   manager = run_weights.open_manager(directory)
   try:

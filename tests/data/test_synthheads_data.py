@@ -16,6 +16,7 @@ from p4d_jax.data.synthheads import render
 from p4d_jax.rendering import camera_settings
 from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
+from p4d_jax.user_errors import UserError
 
 from tools import make_synthheads
 
@@ -191,7 +192,7 @@ def test_bad_names_and_missing_sets_say_what_to_do(tmp_path):
       "tiny-resolution16"
   with pytest.raises(FileNotFoundError, match="make_synthheads.py"):
     pipeline.synthheads("clips", "tiny", "train", str(tmp_path))
-  with pytest.raises(SystemExit):
+  with pytest.raises(UserError, match="--set wants KEY=VALUE"):
     make_synthheads.parse_args(["--set", "views"])
 
 

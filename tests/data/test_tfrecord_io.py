@@ -91,6 +91,17 @@ def test_truncated_file_is_an_error(tmp_path):
     list(tfrecord_io.read_records(path))
 
 
+def test_records_are_counted_from_their_headers(tmp_path):
+  assert tfrecord_io.count_records(str(TF_FILE)) == len(MORRIS)
+  empty = write(tmp_path / "empty.tfrecord", [])
+  assert tfrecord_io.count_records(empty) == 0
+  path = write(tmp_path / "cut.tfrecord", MORRIS)
+  with open(path, "r+b") as f:
+    f.truncate(os.path.getsize(path) - 3)
+  with pytest.raises(tfrecord_io.CorruptRecordError, match="past the end"):
+    tfrecord_io.count_records(path)
+
+
 def test_writer_commits_by_rename_and_abort_leaves_nothing(tmp_path):
   final = tmp_path / "shard.tfrecord"
   writer = tfrecord_io.TFRecordWriter(str(final))

@@ -13,6 +13,7 @@ from p4d_jax.evaluation import suite
 from p4d_jax.media import image_io
 from p4d_jax.models import lpips
 from p4d_jax.models import torch_weights
+from p4d_jax.user_errors import UserError
 from tools import convert_lpips
 from tools import evaluate
 
@@ -130,7 +131,7 @@ def test_mismatched_folders_are_refused(tmp_path):
     evaluate.main([f"--pred={folder(tmp_path, 'p', images(0))}",
                    f"--target={folder(tmp_path, 't', images(0, 4))}",
                    f"--out={tmp_path}"])
-  with pytest.raises(SystemExit):
+  with pytest.raises(UserError, match="give either --workdir"):
     evaluate.main([f"--out={tmp_path}"])     # neither --workdir nor --pred
 
 

@@ -1,11 +1,15 @@
 """Frame sequences: mp4 and gif round trips (atomic, fps kept), image
-folders in name order, and unreadable inputs named."""
+folders in name order, and unreadable inputs named: empty, not a video, no
+frames, cut before its index, cut after N frames."""
+
+import subprocess
 
 import numpy as np
 import pytest
 
 from p4d_jax.media import image_io
 from p4d_jax.media import video_io
+from p4d_jax.user_errors import UserError
 
 
 def halves(count=5, height=32, width=48):
@@ -54,7 +58,7 @@ def test_folders_and_stills(tmp_path):
 def test_unreadable_and_missing_videos_are_named(tmp_path):
   bad = tmp_path / "broken.mp4"
   bad.write_bytes(b"not a video")
-  with pytest.raises(ValueError, match="Cannot read .*broken.mp4 as a video"):
+  with pytest.raises(UserError, match=r"broken\.mp4: not a video"):
     video_io.read_frames(str(bad))
   empty = tmp_path / "empty.mp4"
   empty.write_bytes(b"")
@@ -62,3 +66,35 @@ def test_unreadable_and_missing_videos_are_named(tmp_path):
     video_io.read_frames(str(empty))
   with pytest.raises(FileNotFoundError, match="nowhere.mp4 does not exist"):
     video_io.read_frames(str(tmp_path / "nowhere.mp4"))
+
+
+def ffmpeg(*args):
+  """Runs imageio's ffmpeg (videos no writer of ours makes)."""
+  import imageio_ffmpeg  # pylint: disable=import-outside-toplevel
+  subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y",
+                  *args], check=True)
+
+
+def test_frameless_and_cut_videos_say_so(tmp_path):
+  zero = tmp_path / "zero.mp4"
+  ffmpeg("-f", "lavfi", "-i", "color=c=black:s=32x32:d=1", "-frames:v", "0",
+         "-c:v", "libx264", str(zero))
+  with pytest.raises(UserError, match=r"zero\.mp4: video has no frames"):
+    video_io.read_frames(str(zero))
+  whole = tmp_path / "whole.mp4"
+  noise = np.random.default_rng(0).integers(0, 256, (10, 32, 32, 3), np.uint8)
+  video_io.write_video(str(whole), noise, fps=25)   # its index at the end
+  cut = tmp_path / "cut.mp4"
+  cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 2])
+  with pytest.raises(UserError, match=r"cut\.mp4: video truncated: its "
+                     "index .* is missing"):
+    video_io.read_frames(str(cut))
+  front = tmp_path / "front.mp4"   # index first: a cut decodes short
+  ffmpeg("-f", "lavfi", "-i", "testsrc=s=64x64:d=2:r=25", "-c:v", "libx264",
+         "-g", "5", "-movflags", "+faststart", str(front))
+  assert len(video_io.read_frames(str(front))[0]) == 50
+  short = tmp_path / "short.mp4"
+  short.write_bytes(front.read_bytes()[:int(front.stat().st_size * 0.7)])
+  with pytest.raises(UserError, match=r"short\.mp4: video truncated at "
+                     r"frame \d+ \(its header says 50"):
+    video_io.read_frames(str(short))

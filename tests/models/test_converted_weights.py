@@ -31,7 +31,7 @@ def test_missing_or_not_a_run_names_the_converter(tmp_path, module, tool):
     module.load(str(tmp_path / "empty"))
   (tmp_path / "bad").mkdir()
   (tmp_path / "bad" / "config.json").write_text("{task")
-  with pytest.raises(ValueError, match=f"config.json is not valid JSON.*{tool}"):
+  with pytest.raises(ValueError, match=f"config.json: not valid JSON.*{tool}"):
     module.load(str(tmp_path / "bad"))
 
 

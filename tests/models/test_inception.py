@@ -12,6 +12,7 @@ from flax import nnx
 
 from p4d_jax.evaluation import fid
 from p4d_jax.models import inception
+from p4d_jax.user_errors import UserError
 from tests.models import make_inception_reference as reference
 from tests.models import test_lpips
 from tools import convert_inception
@@ -166,7 +167,7 @@ def test_missing_or_misshapen_weights_are_named(tmp_path, torch_state):
   pth = str(tmp_path / "fc_only.pth")  # the tool names the first missing key
   test_lpips.write_zip(pth, *test_lpips._tensors(
       {"fc.weight": np.zeros((2, 3), np.float32)}))
-  with pytest.raises(SystemExit, match=r"missing.*Conv2d_1a_3x3\.bn\.bias"):
+  with pytest.raises(UserError, match=r"missing.*Conv2d_1a_3x3\.bn\.bias"):
     convert_inception.main(["--pth", pth, "--out", str(tmp_path / "x")])
 
 

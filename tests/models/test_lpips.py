@@ -22,6 +22,7 @@ import pytest
 
 from p4d_jax.models import lpips
 from p4d_jax.models import torch_weights
+from p4d_jax.user_errors import UserError
 from tools import convert_lpips
 
 WHEELS = "/tmp/lpipswheel"
@@ -385,7 +386,7 @@ def test_gradients_wrt_the_images_are_finite(model):
   assert np.all(np.isfinite(zero_grad))
 
 
-def test_convert_tool_end_to_end(tmp_path, torch_vgg, lin, model, capsys):
+def test_convert_tool_end_to_end(tmp_path, torch_vgg, lin, model):
   """A legacy-format VGG16 and a zip-format lin file, as torch writes them."""
   vgg_path, lin_path = str(tmp_path / "vgg16.pth"), str(tmp_path / "lin.pth")
   write_legacy(vgg_path, *_tensors(torch_vgg))
@@ -396,12 +397,11 @@ def test_convert_tool_end_to_end(tmp_path, torch_vgg, lin, model, capsys):
   np.testing.assert_array_equal(lpips.load(out)(a, b), model(a, b))
   with open(os.path.join(out, "config.json")) as f:
     assert json.load(f) == dict(task="lpips", vgg="vgg16.pth", lin="lin.pth")
-  with pytest.raises(SystemExit):   # never over an existing run
-    convert_lpips.main(["--vgg", vgg_path, "--lin", lin_path, "--out", out])
-  assert "not an empty directory" in capsys.readouterr().err
-  with pytest.raises(SystemExit):
+  with pytest.raises(UserError, match="not an empty directory"):   # never
+    convert_lpips.main(["--vgg", vgg_path, "--lin", lin_path,   # over a run
+                        "--out", out])
+  with pytest.raises(UserError, match="absent.pth: no such file"):
     convert_lpips.main(["--vgg", str(tmp_path / "absent.pth"), "--out", out])
-  assert "absent.pth: no such file" in capsys.readouterr().err
 
 
 def test_tool_finds_an_installed_lpips(wheel_lin_path):

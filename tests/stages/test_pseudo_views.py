@@ -2,10 +2,12 @@
 (6 clips x 8 frames, 32^2) through a small random Psi3d on 8 devices:
 every frame once with its own pixels and per-frame seeded cameras, views that
 are Psi3d's renders, byte-identical reruns (also after a crash mid-shard and
-across a split over processes), and a reader that resumes exactly and
-reports damage."""
+across a split over processes), one writer per shard, a manifest checked
+against its shards, and a reader that resumes exactly, reports damage and
+never waits forever on empty shards."""
 
 import hashlib
+import json
 import os
 import pathlib
 
@@ -13,6 +15,8 @@ import jax
 import numpy as np
 import pytest
 
+from p4d_jax import dir_lock
+from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.data import pseudo_view_reader
 from p4d_jax.data import pseudo_view_records as records
 from p4d_jax.data import clip_sources
@@ -21,6 +25,7 @@ from p4d_jax.data import tfrecord_io
 from p4d_jax.media import image_io
 from p4d_jax.rendering import cameras
 from p4d_jax.train import checkpoint
+from p4d_jax.user_errors import UserError
 
 CLIPS, FRAMES, VIEWS, SHARDS = 6, 8, 2, 3
 
@@ -70,7 +75,7 @@ def test_every_frame_once_with_its_pixels_and_per_frame_cameras(stage):
   # ... and differ between every two frames (clips share frame indices).
   poses = np.stack([f["view_camera"] for f in frames]).reshape(48, -1)
   assert len(np.unique(poses.round(5), axis=0)) == 48
-  manifest = pseudo_view_reader.load_manifest(out)
+  manifest = pseudo_view_manifest.load(out)
   assert manifest["records"] == 48 and manifest["clips"] == CLIPS
   assert [s["file"] for s in manifest["shards"]] == shard_files(out)
 
@@ -217,11 +222,17 @@ def test_reader_resumes_exactly_from_a_checkpoint(stage, tmp_path):
   assert [int(next(resumed)["clip_id"]) for _ in range(8)] == want
 
 
-def test_reader_reports_or_skips_a_damaged_record(stage, tmp_path):
-  out = stage[-1]
+def copy_stage(out, directory):
+  """A copy of the finished stage's files (to damage)."""
+  directory.mkdir(exist_ok=True)
   for name in os.listdir(out):
     if name.endswith((".tfrecord", ".json")):
-      (tmp_path / name).write_bytes(pathlib.Path(out, name).read_bytes())
+      (directory / name).write_bytes(pathlib.Path(out, name).read_bytes())
+  return directory
+
+
+def test_reader_reports_or_skips_a_damaged_record(stage, tmp_path):
+  copy_stage(stage[-1], tmp_path)
   shard = tmp_path / records.shard_name(1, SHARDS)
   offsets = [o for o, _ in tfrecord_io.read_records(str(shard))]
   data = bytearray(shard.read_bytes())
@@ -240,8 +251,86 @@ def test_reader_reports_or_skips_a_damaged_record(stage, tmp_path):
 
 
 def test_reader_explains_a_missing_or_unfinished_directory(tmp_path):
-  with pytest.raises(FileNotFoundError, match="no pseudo views were written"):
-    pseudo_view_reader.load_manifest(str(tmp_path))
+  with pytest.raises(UserError, match="no pseudo views were written"):
+    pseudo_view_manifest.load(str(tmp_path))
   (tmp_path / records.SETTINGS).write_text("{}")
-  with pytest.raises(FileNotFoundError, match="has not finished"):
-    pseudo_view_reader.load_manifest(str(tmp_path))
+  with pytest.raises(UserError, match="has not finished"):
+    pseudo_view_manifest.load(str(tmp_path))
+
+
+def test_the_manifest_is_checked_against_the_shards(stage, tmp_path):
+  """Each damage named at open (sizes, record counts, the shard list, the
+  totals), and a same-size change by `verify`'s sha256."""
+  out = stage[-1]
+  shard = records.shard_name(1, SHARDS)
+  summary = pseudo_view_manifest.verify(out)
+  assert (summary["shards"], summary["records"]) == (SHARDS, 48)
+
+  empty = copy_stage(out, tmp_path / "empty")
+  (empty / shard).write_bytes(b"")
+  with pytest.raises(UserError, match=f"{shard}: 0 bytes, the manifest "
+                     "says"):
+    pseudo_view_reader.clips(str(empty), 0)
+
+  cut = copy_stage(out, tmp_path / "cut")   # a manifest listing 1 of 3
+  manifest = json.loads((cut / records.MANIFEST).read_text())
+  (cut / records.MANIFEST).write_text(json.dumps(
+      dict(manifest, shards=manifest["shards"][:1])))
+  with pytest.raises(UserError, match="lists 1 shard.s., its settings make 3"):
+    pseudo_view_manifest.load(str(cut))
+  (cut / records.MANIFEST).write_text(json.dumps(manifest)[:100])
+  with pytest.raises(UserError, match="manifest.json: not valid JSON"):
+    pseudo_view_manifest.load(str(cut))
+  (cut / records.MANIFEST).write_text(json.dumps(dict(manifest, records=47)))
+  with pytest.raises(UserError, match="states 47 records and 6 clips, its "
+                     "shards hold 48 and 6"):
+    pseudo_view_manifest.load(str(cut))
+
+  foreign = copy_stage(out, tmp_path / "foreign")
+  (foreign / records.shard_name(0, 2)).write_bytes(b"")
+  with pytest.raises(UserError, match="does not list.*00000-of-00002"):
+    pseudo_view_manifest.load(str(foreign))
+
+  flipped = copy_stage(out, tmp_path / "flipped")   # same size and framing
+  data = bytearray((flipped / shard).read_bytes())
+  data[-10] ^= 1
+  (flipped / shard).write_bytes(bytes(data))
+  pseudo_view_manifest.load(str(flipped))
+  with pytest.raises(UserError, match=f"{shard}: its sha256 differs"):
+    pseudo_view_manifest.verify(str(flipped))
+
+
+def test_a_shard_that_yields_nothing_is_an_error(stage, tmp_path):
+  """All shards emptied and the manifest made to agree: the endless reader
+  refuses at open, and a shard read alone ends with an error, not a hang."""
+  out = copy_stage(stage[-1], tmp_path)
+  manifest = json.loads((out / records.MANIFEST).read_text())
+  for entry in manifest["shards"]:
+    (out / entry["file"]).write_bytes(b"")
+    entry.update(bytes=0, records=0, clips=[])
+  (out / records.MANIFEST).write_text(json.dumps(
+      dict(manifest, records=0, clips=0)))
+  with pytest.raises(UserError, match="the shards hold no records"):
+    pseudo_view_reader.clips(str(out), 0)
+  empty = str(out / manifest["shards"][0]["file"])
+  with pytest.raises(UserError, match="no readable records"):
+    next(iter(pseudo_view_reader.ClipShard(empty)))
+  broken = out / "broken.tfrecord"   # every record corrupt, skipped
+  broken.write_bytes(b"\x05" * 40)
+  with pytest.raises(UserError, match="1 corrupt record.s. skipped"):
+    next(iter(pseudo_view_reader.ClipShard(str(broken), skip_corrupt=True)))
+
+
+def test_a_second_writer_of_the_same_shards_is_refused(stage, tmp_path):
+  """Processes splitting the shards work side by side; one overlapping a
+  live one is refused, naming it."""
+  source, renderer, settings, _, _, _ = stage
+  other = dir_lock.DirLock(str(tmp_path), ".p4d-lock-process-0-of-2",
+                           info=dict(process_index=0, process_count=2))
+  with other:
+    done = pseudo_views.run(source, renderer, settings, str(tmp_path), 1, 2)
+    assert done["shards_written"] == 1
+    with pytest.raises(UserError, match=r"in use by another pseudo-view "
+                       rf"process writing shards \[0, 2\]: pid {os.getpid()}"):
+      pseudo_views.run(source, renderer, settings, str(tmp_path), 0, 1)
+  assert not [n for n in os.listdir(tmp_path) if n.startswith(".p4d-lock")]

@@ -74,6 +74,7 @@ def test_entry_point_runs_evaluates_and_resumes_exactly(tmp_path, data_dir,
                         text=True, timeout=600, check=False)
   assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
   assert f"[train] {STEPS}/{STEPS}" in done.stdout
+  assert not os.path.exists(os.path.join(straight, ".p4d-lock"))   # released
   assert "images/s" in done.stdout and "ETA" in done.stdout
   with open(os.path.join(straight, "config.json")) as f:
     assert json.load(f)["train"]["total_steps"] == STEPS
@@ -107,6 +108,7 @@ def test_entry_point_runs_evaluates_and_resumes_exactly(tmp_path, data_dir,
                          timeout=600, check=False)
   assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
   assert "restarted from" in rerun.stdout
+  assert "took over a stale lock" in rerun.stdout   # the killed run's
 
   want_state, want_data = final_checkpoint(straight)
   got_state, got_data = final_checkpoint(killed)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import configs
-from p4d_jax.data import pseudo_view_reader
+from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.tasks import runs
 from p4d_jax.train import checkpoint
 from tests.tasks.psi3d_small import small_config
@@ -98,9 +98,12 @@ def test_precompute_tool_end_to_end(run_dir, synthheads_tiny, tmp_path):
   assert done.returncode == 0, done.stderr[-3000:]
   summary = json.loads(done.stdout.strip().splitlines()[-1])
   assert summary["frames"] == 48 and summary["shards_written"] == 2
-  manifest = pseudo_view_reader.load_manifest(str(out))
+  manifest = pseudo_view_manifest.load(str(out))
   assert manifest["settings"]["checkpoint_step"] == STEP
   assert manifest["records"] == 48 and (out / "sheet.png").exists()
+  verified = tool(out, run_dir[0], synthheads_tiny, "--verify")
+  assert verified.returncode == 0, verified.stderr[-3000:]
+  assert json.loads(verified.stdout)["records"] == 48
   refused = tool(out, run_dir[0], synthheads_tiny, "--config.seed=1")
-  assert refused.returncode != 0
+  assert refused.returncode == 2 and refused.stderr.count("\n") == 1
   assert "other settings (seed differ" in refused.stderr

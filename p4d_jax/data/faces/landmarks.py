@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from p4d_jax.user_errors import UserError
+
 
 @dataclasses.dataclass(frozen=True)
 class Face:
@@ -24,8 +26,12 @@ class Face:
     return (self.box[2] - self.box[0]) * (self.box[3] - self.box[1])
 
 
-class NoFaceError(ValueError):
+class NoFaceError(UserError):
   """No face (above the score threshold) in an image; names the image."""
+
+
+class MissingExtraError(UserError, ImportError):
+  """dlib or its models are not installed; says how to install them."""
 
 
 def load_dlib():
@@ -35,7 +41,7 @@ def load_dlib():
     import dlib  # pylint: disable=import-outside-toplevel
     import face_recognition_models  # pylint: disable=import-outside-toplevel
   except ImportError as err:
-    raise ImportError(
+    raise MissingExtraError(
         "Face preprocessing needs the `face` extra: P4D_EXTRAS=test,face "
         "bash launch/run.sh true (installs dlib-bin, face-recognition-models, "
         "opencv-python-headless, scikit-image).") from err

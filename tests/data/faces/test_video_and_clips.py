@@ -21,6 +21,7 @@ from p4d_jax.data.faces import one_euro
 from p4d_jax.data.faces import preprocess
 from p4d_jax.media import image_io
 from p4d_jax.media import video_io
+from p4d_jax.user_errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))))
@@ -103,6 +104,17 @@ def test_clip_files_round_trip(tmp_path):
   assert got["clip_id"] == clip_files.clip_id("a") and got["fps"] == 25.0
   os.makedirs(tmp_path / "b.tmp")   # an unfinished write is not a clip
   assert clip_files.list_clips(str(tmp_path)) == ["a"]
+  clip = tmp_path / "a"   # damaged files are named
+  (clip / "cameras.npy").write_bytes((clip / "cameras.npy").read_bytes()[:90])
+  with pytest.raises(UserError, match=r"a/cameras\.npy: not a readable "
+                     r"\.npy array"):
+    clip_files.read_clip(str(tmp_path), "a")
+  (clip / "clip.json").write_text('{"name": "a", "fr')
+  with pytest.raises(UserError, match=r"a/clip\.json: not valid JSON"):
+    clip_files.read_clip(str(tmp_path), "a")
+  (clip / "clip.json").write_text('{"name": "a"}')
+  with pytest.raises(UserError, match=r"a/clip\.json: not a clip's metadata"):
+    clip_files.read_clip(str(tmp_path), "a")
 
 
 def test_preprocess_tool_feeds_the_pseudo_view_stage(video, tmp_path):

@@ -16,16 +16,16 @@ EMA), `optimizer` (AdamW, warm-up then cosine), `train` (the loop's) and
 
 import ml_collections
 
+import configs
+
 from p4d_jax import config_bridge
 from p4d_jax.models import sizes
 
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
-  presets = {"tiny": dict(batch=32, steps=6000, lr=3e-3, repeats=24)}
-  if arg not in presets:
-    raise ValueError(f"configs/motion.py: unknown argument {arg!r}; use one "
-                     f"of {sorted(presets)}.")
-  p = presets[arg]
+  presets = {"tiny": dict(batch=32, steps=6000, lr=3e-3, repeats=24,
+                          window=32)}
+  p = configs.pick(presets, arg, "motion")
   config = ml_collections.ConfigDict()
   config.task = "motion_extractor"
   config.preset = arg
@@ -34,10 +34,11 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.batch_size = p["batch"]
   # Renders: resolution, supersample (1: aliased, degraded below), seed,
   # p_neutral (each parameter's chance of staying at neutral), repeats (the
-  # steps each rendered batch serves).
+  # steps each rendered pair serves, on average), window (the rendered
+  # batches each step draws from).
   config.data = ml_collections.ConfigDict(dict(
       resolution=64, supersample=1, seed=0, p_neutral=0.3,
-      repeats=p["repeats"]))
+      repeats=p["repeats"], window=p["window"]))
   # blur: max Gaussian std (pixels of the frame); color: max gain/offset;
   # noise: max noise std; jitter: crop shift (half sides), log-scale, angle.
   config.augment = ml_collections.ConfigDict(dict(

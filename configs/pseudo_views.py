@@ -21,16 +21,15 @@ import dataclasses
 
 import ml_collections
 
+import configs
+
 from p4d_jax.rendering import camera_settings
 
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   presets = {"tiny": dict(size="small", shards=8),
              "base": dict(size="base", shards=64)}
-  if arg not in presets:
-    raise ValueError(f"configs/pseudo_views.py: unknown argument {arg!r}; "
-                     f"use one of {sorted(presets)}.")
-  p = presets[arg]
+  p = configs.pick(presets, arg, "pseudo_views")
   config = ml_collections.ConfigDict()
   config.checkpoint = ""          # required: a Psi3d run directory
   config.checkpoint_step = -1     # -1: its newest checkpoint

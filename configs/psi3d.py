@@ -20,6 +20,8 @@ import dataclasses
 
 import ml_collections
 
+import configs
+
 from p4d_jax.models import sizes
 from p4d_jax.rendering import render_config
 
@@ -58,10 +60,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
                     lpips=1.0, depth=0.0, steps=312_500, log=100, ckpt=5000,
                     eval=5000),
   }
-  if arg not in presets:
-    raise ValueError(f"configs/psi3d.py: unknown argument {arg!r}; use one of "
-                     f"{sorted(presets)}.")
-  p = presets[arg]
+  p = configs.pick(presets, arg, "psi3d")
   config = ml_collections.ConfigDict()
   config.task = "psi3d"
   config.preset = arg   # run loading lays a saved run over this preset

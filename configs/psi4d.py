@@ -22,6 +22,7 @@ of the cross-view perceptual term) and pseudo_every (its period).
 
 import ml_collections
 
+import configs
 from configs import psi3d
 from p4d_jax import config_bridge
 from p4d_jax.models import sizes
@@ -35,10 +36,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "tiny_oracle": dict(base="tiny", motion="oracle"),
       "paper": dict(base="paper"),
   }
-  if arg not in variants:
-    raise ValueError(f"configs/psi4d.py: unknown argument {arg!r}; use one of "
-                     f"{sorted(variants)}.")
-  v = variants[arg]
+  v = configs.pick(variants, arg, "psi4d")
   tiny = v["base"] == "tiny"
   config = psi3d.get_config(v["base"])
   config.task = "psi4d"

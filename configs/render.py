@@ -11,15 +11,14 @@ Other configs embed this as their `render` section; code turns it into a
 
 import ml_collections
 
+import configs
+
 from p4d_jax.rendering import render_config
 
 
 def get_config(arg: str = "p4d") -> ml_collections.ConfigDict:
   presets = {"p4d": ("p4d", {}), "eg3d": ("eg3d", {}),
              "tiny": ("p4d", dict(num_coarse=12, num_fine=12))}
-  if arg not in presets:
-    raise ValueError(f"configs/render.py: unknown argument {arg!r}; use one "
-                     f"of {sorted(presets)}.")
-  name, overrides = presets[arg]
+  name, overrides = configs.pick(presets, arg, "render")
   return ml_collections.ConfigDict(
       render_config.RenderConfig.preset(name, **overrides).config_fields())

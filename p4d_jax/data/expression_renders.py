@@ -11,8 +11,9 @@ backdrop), the first identities' renders first:
 
 so example k and example k + P share an expression (the identity-invariance
 term compares them). Rendering costs ~50x a training step of the extractor,
-so each rendered batch serves `repeats` consecutive steps (the step degrades
-and crops it differently each time) before its heads are dropped for good. Expressions are uniform over each parameter's range,
+so each rendered pair serves about `repeats` steps (degraded and cropped
+differently each time) before its heads are dropped for good
+(`training_batches`). Expressions are uniform over each parameter's range,
 each parameter left at neutral with probability `p_neutral` (video frames
 are mostly near neutral); poses and cameras span the multi-view stills'
 ranges. The held-out stream (`held_out=True`) draws from other seeds, so its
@@ -42,7 +43,8 @@ class RenderSettings:
   supersample: int = 1     # 2 = anti-aliased like the stored clips
   seed: int = 0
   p_neutral: float = 0.3
-  repeats: int = 1         # steps each rendered batch serves
+  repeats: int = 1         # steps each rendered batch serves, on average
+  window: int = 1          # rendered batches a step draws its pairs from
 
 
 def _expression(rng: np.random.Generator, p_neutral: float) -> np.ndarray:
@@ -75,27 +77,49 @@ def render_batch(settings: RenderSettings, index: int, pairs: int,
               expression=P.standardise_expression(stacked.expression))
 
 
+def _pairs(batch: dict, slots: np.ndarray) -> tuple[dict, dict]:
+  """Pair `slots` of a rendered batch: (first identities, second ones)."""
+  half = len(batch["expression"]) // 2
+  return ({k: v[slots] for k, v in batch.items()},
+          {k: v[slots + half] for k, v in batch.items()})
+
+
 def training_batches(settings: RenderSettings, global_batch: int
                      ) -> grain.IterDataset:
-  """Endless, checkpointable batches of this host's part of the stream."""
+  """Endless, checkpointable batches for this host.
+
+  A new batch of heads is rendered every `repeats` steps; each step draws
+  its pairs at random from the newest `window` rendered batches, so that
+  consecutive steps are not the same images (which fits one batch, then
+  the next, and learns less) while each rendered pair still serves about
+  `repeats` steps. Step j is a pure function of (seed, host, j): a resumed
+  run renders its window again and continues exactly."""
   local = hosts.local_batch_size(global_batch, jax.process_count())
   if local % 2:
     raise ValueError(f"the extractor's batch ({local} per host) must be "
                      "even: each expression is rendered on two identities.")
-  if settings.repeats < 1:
-    raise ValueError(f"config.data.repeats is {settings.repeats}; it must "
-                     "be at least 1.")
+  if settings.repeats < 1 or settings.window < 1:
+    raise ValueError(f"config.data.repeats ({settings.repeats}) and window "
+                     f"({settings.window}) must be at least 1.")
+  pairs, host, hosts_ = local // 2, jax.process_index(), jax.process_count()
 
-  @functools.lru_cache(maxsize=4)
+  @functools.lru_cache(maxsize=settings.window + 1)
   def rendered(index):
-    return render_batch(settings, index, local // 2)
+    return render_batch(settings, index * hosts_ + host, pairs)
 
-  # Step i gets rendered batch i // repeats: a pure function of i, so the
-  # position checkpoints and resumes exactly.
-  indices = hosts.part(grain.MapDataset.range(2**31), jax.process_index(),
-                       jax.process_count())
-  return indices.map(lambda i: rendered(int(i) // settings.repeats)
-                     ).to_iter_dataset()
+  def step_batch(j):
+    newest = j // settings.repeats
+    rng = P.rng_for(settings.seed, "extractor", 2, host, j)
+    which = rng.integers(max(0, newest - settings.window + 1), newest + 1,
+                         size=pairs)
+    slots = rng.integers(pairs, size=pairs)
+    firsts, seconds = zip(*(_pairs(rendered(int(b)), slots[k:k + 1])
+                            for k, b in enumerate(which)))
+    return {k: np.concatenate([f[k] for f in firsts] +
+                              [s[k] for s in seconds]) for k in firsts[0]}
+
+  return grain.MapDataset.range(2**31).map(
+      lambda j: step_batch(int(j))).to_iter_dataset()
 
 
 def held_out(settings: RenderSettings, count: int, batch: int = 32) -> dict:

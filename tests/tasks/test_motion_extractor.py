@@ -19,25 +19,41 @@ from p4d_jax.tasks import motion_extractor as mx
 from p4d_jax.tasks import runs
 from p4d_jax.train import loop
 
-SETTINGS = expression_renders.RenderSettings(resolution=32, repeats=2)
+SETTINGS = expression_renders.RenderSettings(resolution=32, repeats=2,
+                                            window=2)
 
 
-def test_batches_share_expressions_in_pairs_and_repeat():
-  ds = iter(expression_renders.training_batches(SETTINGS, 4))
-  first, again, second = next(ds), next(ds), next(ds)
-  for k in first:   # batch 0 serves steps 0 and 1
-    np.testing.assert_array_equal(first[k], again[k])
-  assert not np.array_equal(first["image"], second["image"])
-  assert first["image"].shape == (4, 32, 32, 3)
-  assert first["camera"].shape == (4, 25)
-  # Examples k and k + 2 wear one expression on two identities.
-  np.testing.assert_array_equal(first["expression"][:2],
-                                first["expression"][2:])
-  assert not np.array_equal(first["expression"][0], first["expression"][1])
-  assert np.mean(np.abs(first["image"][:2] - first["image"][2:])) > 0.05
+def rows(batch):
+  return {tuple(np.round(e, 5)) for e in batch["expression"]}
+
+
+def test_batches_share_expressions_in_pairs_and_reuse_renders():
+  ds = iter(expression_renders.training_batches(SETTINGS, 8))
+  steps = [next(ds) for _ in range(6)]
+  first = steps[0]
+  assert first["image"].shape == (8, 32, 32, 3)
+  assert first["camera"].shape == (8, 25)
+  for batch in steps:   # examples k and k + 4: one expression, two heads
+    np.testing.assert_array_equal(batch["expression"][:4],
+                                  batch["expression"][4:])
+    assert np.mean(np.abs(batch["image"][:4] - batch["image"][4:])) > 0.05
+  # Steps 0-1 draw from rendered batch 0, steps 2-3 from batches 0-1, steps
+  # 4-5 from batches 1-2: every expression of a step is one of those.
+  rendered = [expression_renders.render_batch(SETTINGS, b, 4)
+              for b in range(3)]
+  for j, batch in enumerate(steps):
+    newest = j // 2
+    allowed = set().union(*(rows(rendered[b])
+                            for b in range(max(0, newest - 1), newest + 1)))
+    assert rows(batch) <= allowed, j
+  # A resumed run (a fresh iterator moved to step 4) gives the same batch.
+  again = iter(expression_renders.training_batches(SETTINGS, 8))
+  for _ in range(4):
+    next(again)
+  np.testing.assert_array_equal(next(again)["image"], steps[4]["image"])
   # The held-out stream never repeats a training batch.
   held = expression_renders.held_out(SETTINGS, 4, batch=4)
-  assert not np.array_equal(held["expression"], first["expression"])
+  assert not rows(held) & set().union(*(rows(r) for r in rendered))
 
 
 def test_blur_keeps_constants_and_mass():

@@ -118,8 +118,11 @@ def training_batches(settings: RenderSettings, global_batch: int
     return {k: np.concatenate([f[k] for f in firsts] +
                               [s[k] for s in seconds]) for k in firsts[0]}
 
+  # One reading thread: grain's default (16 threads, 500 batches ahead)
+  # renders the same heads many times over in parallel and starves the step.
   return grain.MapDataset.range(2**31).map(
-      lambda j: step_batch(int(j))).to_iter_dataset()
+      lambda j: step_batch(int(j))).to_iter_dataset(
+          grain.ReadOptions(num_threads=1, prefetch_buffer_size=4))
 
 
 def held_out(settings: RenderSettings, count: int, batch: int = 32) -> dict:

@@ -29,6 +29,7 @@ import grain
 import jax
 import numpy as np
 
+from p4d_jax import user_errors
 from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import motion
 from p4d_jax.data.synthheads import params as P
@@ -96,10 +97,10 @@ def training_batches(settings: RenderSettings, global_batch: int
   run renders its window again and continues exactly."""
   local = hosts.local_batch_size(global_batch, jax.process_count())
   if local % 2:
-    raise ValueError(f"the extractor's batch ({local} per host) must be "
+    raise user_errors.UserError(f"the extractor's batch ({local} per host) must be "
                      "even: each expression is rendered on two identities.")
   if settings.repeats < 1 or settings.window < 1:
-    raise ValueError(f"config.data.repeats ({settings.repeats}) and window "
+    raise user_errors.UserError(f"config.data.repeats ({settings.repeats}) and window "
                      f"({settings.window}) must be at least 1.")
   pairs, host, hosts_ = local // 2, jax.process_index(), jax.process_count()
 

@@ -15,6 +15,7 @@ identities measure it (`ExtractorEvaluator`: per-parameter correlation).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -170,8 +171,7 @@ class ExtractorEvaluator:
     self.outdir = os.path.join(workdir, "eval")
     settings = config_bridge.from_fields(expression_renders.RenderSettings,
                                          cfg.data, "config.data")
-    settings = expression_renders.RenderSettings(
-        **{**config_bridge.to_fields(settings), "supersample": 2})
+    settings = dataclasses.replace(settings, supersample=2)
     self.fields = expression_renders.held_out(settings, cfg.eval.held_out,
                                               cfg.eval.batch)
     self._predict = jax.jit(

@@ -7,6 +7,7 @@ A new kind = one module with a `MotionSource` subclass + one line here.
 
 from __future__ import annotations
 
+from p4d_jax import user_errors
 from p4d_jax.models.motion import learned
 from p4d_jax.models.motion import oracle
 from p4d_jax.models.motion import pretrained
@@ -22,6 +23,6 @@ KINDS: dict[str, type[source.MotionSource]] = {
 def make(cfg, dim: int) -> source.MotionSource:
   """config.motion -> its source; an unknown kind names the known ones."""
   if cfg.kind not in KINDS:
-    raise ValueError(f"config.motion.kind {cfg.kind!r} is not one of "
+    raise user_errors.UserError(f"config.motion.kind {cfg.kind!r} is not one of "
                      f"{sorted(KINDS)}.")
   return KINDS[cfg.kind](cfg, dim)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
+from p4d_jax import user_errors
 from p4d_jax.models import attention as A
 from p4d_jax.models import encoders
 from p4d_jax.models.motion import face_crop
@@ -27,7 +28,7 @@ class ExpressionExtractor(nnx.Module):
 
   def __init__(self, sizes: ExtractorSizes, rngs: nnx.Rngs):
     if sizes.crop % 2 ** len(sizes.widths):
-      raise ValueError(f"extractor crop {sizes.crop} must be divisible by "
+      raise user_errors.UserError(f"extractor crop {sizes.crop} must be divisible by "
                        f"2^{len(sizes.widths)} (one halving per width).")
     self.sizes = sizes
     self.stem = A.conv(5, sizes.widths[0], 3, rngs)   # RGB + coordinates

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import jax
 
+from p4d_jax import user_errors
 from p4d_jax import config_bridge
 from p4d_jax import run_weights
 from p4d_jax.models import sizes as sizes_lib
@@ -36,7 +37,7 @@ class PretrainedMotion(source.MotionSource):
   def __init__(self, cfg, dim):
     super().__init__(cfg, dim)
     if not cfg.weights:
-      raise ValueError("motion.kind=pretrained needs motion.weights: "
+      raise user_errors.UserError("motion.kind=pretrained needs motion.weights: "
                        "a motion-extractor run directory; " + HOW_TO_MAKE)
     self.sizes = config_bridge.from_fields(
         sizes_lib.ExtractorSizes, cfg.extractor, "config.motion.extractor")
@@ -56,7 +57,7 @@ class PretrainedMotion(source.MotionSource):
           sizes_lib.ExtractorSizes, run["motion"]["extractor"],
           f"{self.cfg.weights}: motion.extractor")
       if theirs != self.sizes:
-        raise ValueError(f"{self.cfg.weights} holds an extractor of sizes "
+        raise user_errors.UserError(f"{self.cfg.weights} holds an extractor of sizes "
                          f"{theirs}, config.motion.extractor says "
                          f"{self.sizes}; make them equal.")
       like = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),

@@ -125,14 +125,17 @@ class Model:
     return self.module(params).animate(state, motion, source["scale"])
 
   def render(self, params, planes: jax.Array, background: jax.Array,
-             c2w: jax.Array, intrinsics: jax.Array, key: jax.Array) -> dict:
+             c2w: jax.Array, intrinsics: jax.Array, key: jax.Array | None,
+             uniforms: tuple[jax.Array, jax.Array] | None = None) -> dict:
     """Planes [N, 3, H, W, C] and background [N, R, R, C] at cameras
     [N, 4, 4] / [N, 3, 3] -> image [N, S, S, 3], image_raw [N, R, R, 3],
     mask [N, R, R] (both in [-1, 1]), features, foreground, background,
-    depth [N, R, R] (`Synthesizer.render_planes`)."""
+    depth [N, R, R] (`Synthesizer.render_planes`). The renderer's draws
+    come from `key` or are given `uniforms` (`render.render_image`)."""
     return self.module(params).render_planes(
         planes, background, c2w, intrinsics,
-        resolution=self.neural_resolution, cfg=self.render_cfg, key=key)
+        resolution=self.neural_resolution, cfg=self.render_cfg, key=key,
+        uniforms=uniforms)
 
   def render_views(self, params, image: jax.Array, c2w: jax.Array,
                    intrinsics: jax.Array, key: jax.Array,

@@ -8,10 +8,11 @@ features to the upsampled RGB. Styles come from `w` through per-layer affine
 maps (bias 1); Portrait4D feeds the never-updated w_avg, i.e. w = 0, so the
 styles are the affine biases. Noise is off, as in Portrait4D.
 
-Differences from the reference, by design: the upsampling conv is written as
-FIR upsampling followed by a padded 3x3 conv (the reference fuses a strided
-transposed conv with the filter; the two agree away from the border), and the
-unused noise_strength scalars are left out.
+The upsampling conv is the reference's exactly (a transposed conv fused with
+the filter, `flip_weight=False`): zeros between samples, padding (3, 2), the
+4x4 FIR filter, then a VALID 3x3 convolution with the spatially flipped
+kernel. Every layer clamps to +-256 (the reference's conv_clamp, active in
+float32 too). The unused noise_strength scalars are left out.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ _FIR = np.array([1.0, 3.0, 3.0, 1.0], np.float32)
 CLAMP = 256.0     # the SR blocks' conv_clamp
 
 
-def upsample2d(x: jax.Array) -> jax.Array:
-  """upfirdn2d.upsample2d: zeros between samples, then the 4x4 FIR filter
-  (gain 4, so a constant image stays constant). [B, H, W, C] -> [B, 2H, 2W, C]."""
+def upsample2d(x: jax.Array, pad: tuple[int, int] = (2, 1)) -> jax.Array:
+  """upfirdn2d.upsample2d: zeros between samples, padding `pad` (before,
+  after) on both axes, then the 4x4 FIR filter (gain 4, so a constant image
+  stays constant). [B, H, W, C] -> [B, 2H + sum(pad) - 3, ..., C]: 2H with
+  the default padding, 2H + 2 with the up-conv's (3, 2)."""
   b, h, w, c = x.shape
   up = jnp.zeros((b, 2 * h, 2 * w, c), x.dtype).at[:, ::2, ::2].set(x)
-  up = jnp.pad(up, ((0, 0), (2, 1), (2, 1), (0, 0)))
+  up = jnp.pad(up, ((0, 0), pad, pad, (0, 0)))
   kernel = jnp.outer(_FIR, _FIR) / jnp.sum(_FIR) ** 2 * 4.0
   kernel = jnp.tile(kernel[:, :, None, None], (1, 1, 1, c)).astype(x.dtype)
   return jax.lax.conv_general_dilated(
@@ -78,11 +81,13 @@ class ModulatedConv(nnx.Module):
     styles = self.affine(w) * self.style_gain                 # [B, in]
     weight = self.weight[...]
     x = x.astype(dtype) * styles.astype(dtype)[:, None, None, :]
-    if self.up:
-      x = upsample2d(x)
-    pad = weight.shape[0] // 2
+    if self.up:   # the reference's transposed conv: a true convolution
+      x = upsample2d(x, pad=(3, 2))
+      kernel, pad = weight[::-1, ::-1], 0
+    else:
+      kernel, pad = weight, weight.shape[0] // 2
     x = jax.lax.conv_general_dilated(
-        x, weight.astype(dtype), (1, 1), ((pad, pad), (pad, pad)),
+        x, kernel.astype(dtype), (1, 1), ((pad, pad), (pad, pad)),
         dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if self.demodulate:
       # 1 / |weight modulated by the sample's styles| per output channel.
@@ -99,7 +104,9 @@ def _lrelu(x):
 
 
 class SynthesisBlock(nnx.Module):
-  """Upsample x2: conv0 (up) -> conv1 -> img = up(img) + ToRGB(x)."""
+  """Upsample x2: conv0 (up) -> conv1 -> img = up(img) + ToRGB(x). `w` is
+  [B, W] for all three layers or [B, 3, W], one per layer (conv0, conv1,
+  torgb)."""
 
   def __init__(self, d_in: int, d_out: int, w_dim: int, rngs: nnx.Rngs):
     self.conv0 = ModulatedConv(d_in, d_out, 3, w_dim, rngs, up=True)
@@ -107,9 +114,10 @@ class SynthesisBlock(nnx.Module):
     self.torgb = ModulatedConv(d_out, 3, 1, w_dim, rngs, demodulate=False)
 
   def __call__(self, x, img, w):
-    x = _lrelu(self.conv0(x, w))
-    x = _lrelu(self.conv1(x, w))
-    img = upsample2d(img) + jnp.clip(self.torgb(x, w), -CLAMP, CLAMP)
+    ws = (w,) * 3 if w.ndim == 2 else (w[:, 0], w[:, 1], w[:, 2])
+    x = _lrelu(self.conv0(x, ws[0]))
+    x = _lrelu(self.conv1(x, ws[1]))
+    img = upsample2d(img) + jnp.clip(self.torgb(x, ws[2]), -CLAMP, CLAMP)
     return x, img
 
 

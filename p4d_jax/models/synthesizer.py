@@ -79,17 +79,25 @@ class Synthesizer(nnx.Module):
 
   def render_planes(self, planes, background, cam2world, intrinsics, *,
                     resolution: int, cfg: render_config.RenderConfig,
-                    key: jax.Array) -> dict:
+                    key: jax.Array | None = None,
+                    uniforms: tuple[jax.Array, jax.Array] | None = None
+                    ) -> dict:
     """Planes [N, 3, H, W, C] and background [N, R, R, C] at cameras
-    [N, 4, 4] / [N, 3, 3] -> the outputs of `__call__` but planes."""
+    [N, 4, 4] / [N, 3, 3] -> the outputs of `__call__` but planes. The
+    renderer's random draws come from `key`, or are `uniforms`
+    (`render.render_image`)."""
     # Rendered without the background, then composited: the same features,
     # and the losses can see the head and the background apart.
     out = render.render_image(planes, self.decoder, cam2world, intrinsics,
-                              resolution, resolution, cfg, key=key)
+                              resolution, resolution, cfg, key=key,
+                              uniforms=uniforms)
     residual = out["background_transmittance"]
     feats = out["features"] + residual[..., None] * background
-    raw = 2.0 * feats[..., :3] - 1.0
-    return dict(image=self.superresolution(feats, raw), image_raw=raw,
+    # The super-resolution sees every feature channel as 2f - 1, like the
+    # RGB (the reference's SR input).
+    signed = 2.0 * feats - 1.0
+    raw = signed[..., :3]
+    return dict(image=self.superresolution(signed, raw), image_raw=raw,
                 mask=1.0 - 2.0 * residual, features=feats,
                 foreground=out["features"][..., :3],
                 background=background[..., :3], depth=out["depth"])

@@ -234,13 +234,17 @@ def render_image(planes: jax.Array,
                  width: int | None,
                  cfg: render_config.RenderConfig,
                  *,
-                 key: jax.Array,
+                 key: jax.Array | None = None,
+                 uniforms: tuple[jax.Array, jax.Array] | None = None,
                  box_warp_scale: jax.Array | float = 1.0,
                  background: jax.Array | None = None) -> dict[str, jax.Array]:
   """Renders tri-planes [B, 3, Hp, Wp, C] from cameras [B, 4, 4] / [B, 3, 3].
 
-  Returns features [B, H, W, C], depth [B, H, W], weights_sum [B, H, W] and
-  background_transmittance [B, H, W]. `background` is [B, H, W, C].
+  The random draws come from `key`, or are `uniforms` = (jitter, fine
+  uniforms) as `render_rays` takes them, rays in row-major pixel order
+  (e.g. recorded ones). Returns features [B, H, W, C], depth [B, H, W],
+  weights_sum [B, H, W] and background_transmittance [B, H, W].
+  `background` is [B, H, W, C].
   """
   width = height if width is None else width
   b = planes.shape[0]
@@ -249,6 +253,7 @@ def render_image(planes: jax.Array,
   near, far = ray_bounds(cfg, cam2world, b, box_warp_scale)
   field_fn = triplane_field(planes, decoder, cfg, box_warp_scale)
   bg = None if background is None else background.reshape(b, height * width, -1)
+  jitter, fine = (None, None) if uniforms is None else uniforms
   out = render_rays(field_fn, origins, directions, near, far, cfg, key=key,
-                    background=bg)
+                    jitter=jitter, fine_uniforms=fine, background=bg)
   return jax.tree.map(lambda x: x.reshape(b, height, width, *x.shape[2:]), out)

@@ -10,6 +10,11 @@
   get_config("tiny_oracle")     motion = SynthHeads' exact expressions (the
                                 upper bound of any motion extractor)
   get_config("paper")           the released sizes (548-d motion)
+  get_config("official")        the released network's inference settings, as
+                                tools/convert_official.py writes its runs:
+                                paper sizes, 128^2 neural rendering, 48 + 48
+                                samples, motion from PD-FGC ("pdfgc"; "codes"
+                                without its weights)
 
 Run: `python -m launch.main --config=configs/psi4d.py:tiny --workdir=DIR
 --config.data.pseudo_views=OUT --config.train.init_from=PSI3D_RUN/checkpoints`.
@@ -35,6 +40,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "tiny_scratch": dict(base="tiny", init_from=""),
       "tiny_oracle": dict(base="tiny", motion="oracle"),
       "paper": dict(base="paper"),
+      "official": dict(base="paper", motion="pdfgc"),
   }
   v = configs.pick(variants, arg, "psi4d")
   tiny = v["base"] == "tiny"

@@ -27,3 +27,10 @@ def named_leaves(tree) -> dict:
   """{path_name: leaf} of a pytree."""
   return {path_name(p): v
           for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def fill(like, named: dict):
+  """A pytree like `like` whose leaves are `named[path_name]` (every leaf's
+  name must be there)."""
+  return jax.tree_util.tree_map_with_path(
+      lambda p, _: named[path_name(p)], like)

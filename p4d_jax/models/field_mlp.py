@@ -41,15 +41,16 @@ class FieldDecoder(nnx.Module):
     return feats, out[..., 0]
 
 
-def load_reference_weights(decoder: FieldDecoder,
-                           tensors: Mapping[str, np.ndarray],
-                           prefix: str = "") -> None:
-  """Copies a reference OSGDecoder's stored tensors into `decoder` in place.
+def reference_arrays(tensors: Mapping[str, np.ndarray],
+                     prefix: str = "") -> dict[str, np.ndarray]:
+  """A reference OSGDecoder's stored tensors in this decoder's layout:
+  {"hidden/kernel", "hidden/bias", "output/kernel", "output/bias"}.
 
   Accepts both layouts: EG3D (`net.0`, `net.2` with 1 + C outputs, row 0 =
   sigma) and Portrait4D (`net.0`, `out_sigma`, `out_rgb`). Tensors are the raw
   stored ones ([out, in] weights); the gains are the layers' own, so the
-  decoder must be built with the reference's lr_mul.
+  decoder must be built with the reference's lr_mul. The keys read are
+  `reference_keys(tensors, prefix)`.
   """
   def get(name):
     key = prefix + name
@@ -66,12 +67,32 @@ def load_reference_weights(decoder: FieldDecoder,
   else:
     out_w = np.concatenate([get("out_sigma.weight"), get("out_rgb.weight")])
     out_b = np.concatenate([get("out_sigma.bias"), get("out_rgb.bias")])
-  for layer, w, b in ((decoder.hidden, hidden_w, hidden_b),
-                      (decoder.output, out_w, out_b)):
+  return {"hidden/kernel": hidden_w.T, "hidden/bias": hidden_b,
+          "output/kernel": out_w.T, "output/bias": out_b}
+
+
+def reference_keys(tensors: Mapping[str, np.ndarray],
+                   prefix: str = "") -> list[str]:
+  """The keys `reference_arrays` reads: EG3D's if `net.2` is there, else
+  Portrait4D's."""
+  names = (("net.2.weight", "net.2.bias") if prefix + "net.2.weight" in tensors
+           else ("out_sigma.weight", "out_sigma.bias", "out_rgb.weight",
+                 "out_rgb.bias"))
+  return [prefix + n for n in ("net.0.weight", "net.0.bias") + names]
+
+
+def load_reference_weights(decoder: FieldDecoder,
+                           tensors: Mapping[str, np.ndarray],
+                           prefix: str = "") -> None:
+  """Copies a reference OSGDecoder's stored tensors (`reference_arrays`)
+  into `decoder` in place."""
+  arrays = reference_arrays(tensors, prefix)
+  for name, layer in (("hidden", decoder.hidden), ("output", decoder.output)):
+    w, b = arrays[f"{name}/kernel"], arrays[f"{name}/bias"]
     expected = layer.kernel[...].shape
-    if w.T.shape != expected or b.shape != (expected[1],):
+    if w.shape != expected or b.shape != (expected[1],):
       raise ValueError(
-          f"Decoder weights: shape {w.shape}/{b.shape} does not fit a layer "
+          f"Decoder weights: shape {w.T.shape}/{b.shape} does not fit a layer "
           f"with kernel {expected} (stored [out, in] = {expected[::-1]}).")
-    layer.kernel[...] = jnp.asarray(w.T)
+    layer.kernel[...] = jnp.asarray(w)
     layer.bias[...] = jnp.asarray(b)

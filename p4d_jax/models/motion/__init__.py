@@ -8,6 +8,7 @@ A new kind = one module with a `MotionSource` subclass + one line here.
 from __future__ import annotations
 
 from p4d_jax import user_errors
+from p4d_jax.models.motion import codes
 from p4d_jax.models.motion import learned
 from p4d_jax.models.motion import oracle
 from p4d_jax.models.motion import pretrained
@@ -17,6 +18,7 @@ KINDS: dict[str, type[source.MotionSource]] = {
     "learned": learned.LearnedMotion,
     "pretrained": pretrained.PretrainedMotion,
     "oracle": oracle.OracleMotion,
+    "codes": codes.GivenCodes,
 }
 
 

@@ -114,10 +114,9 @@ class _Unpickler(pickle.Unpickler):
     self.storages = storages
 
   def find_class(self, module, name):
-    if (module, name) in _ALLOWED:
-      return _ALLOWED[(module, name)]
-    if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
-      return _StorageType(name)
+    found = tensor_global(module, name)
+    if found is not None:
+      return found
     raise pickle.UnpicklingError(f"refusing to load global {module}.{name}")
 
   def persistent_load(self, pid):
@@ -159,6 +158,31 @@ def _read_legacy(f, storages) -> object:
     storage.data = _array(f.read(numel * storage.dtype.itemsize),
                           storage.dtype, order, numel)
   return obj
+
+
+def storage_from_bytes(data: bytes) -> _Storage:
+  """`torch.storage._load_from_bytes(data)`: one storage saved in the legacy
+  format (how network pickles hold their tensors' bytes)."""
+  storage = _read_legacy(io.BytesIO(data), {})
+  if not isinstance(storage, _Storage):
+    raise pickle.UnpicklingError("a storage blob holds no storage")
+  return storage
+
+
+def tensor_global(module: str, name: str):
+  """The stand-in for a global that rebuilds tensors or names a storage
+  type (None for any other): what a reader of another pickle format
+  resolves of torch's names."""
+  if (module, name) in _ALLOWED:
+    return _ALLOWED[(module, name)]
+  if module in ("torch", "torch.cuda") and name in STORAGE_DTYPES:
+    return _StorageType(name)
+  return None
+
+
+def materialize(value):
+  """A rebuilt tensor as a numpy array; anything else as it is."""
+  return value.materialize() if isinstance(value, _Tensor) else value
 
 
 def _read_zip(f, storages) -> object:

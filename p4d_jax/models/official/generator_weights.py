@@ -10,17 +10,19 @@ Linear [out, in] -> [in, out], LayerNorm weight -> scale, the OSG
 decoder's two heads -> one layer (`field_mlp.reference_arrays`).
 
     named = convert(state_dict, like)   # {parameter path: float32 array}
+
+A mismatch is a `key_mapping.WeightsMismatch`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Callable, Mapping
+from typing import Mapping
 
 import numpy as np
 
 from p4d_jax.models import field_mlp
-from p4d_jax.user_errors import UserError
+from p4d_jax.models.official import key_mapping
 
 # (official key pattern, why it is not a parameter here). A module's fixed
 # buffers are checked against the values this code assumes (`_FIXED`).
@@ -43,8 +45,7 @@ _FIXED = {
 
 # (our module path pattern, official module prefix): first match wins; a
 # path no pattern matches has the same names with dots.
-_Rename = Callable[[re.Match], str]
-_MODULES: tuple[tuple[str, str | _Rename], ...] = (
+_MODULES: tuple[key_mapping.Rename, ...] = (
     (r"^encoder_global/conv1$", "encoder_global.encoder.conv1"),
     (r"^encoder_global/layers/(\d+)/(\d+)/(conv1|conv2|downsample)$",
      lambda m: (f"encoder_global.encoder.layer{int(m[1]) + 1}.{m[2]}.{m[3]}"
@@ -78,39 +79,17 @@ _MODULES: tuple[tuple[str, str | _Rename], ...] = (
 _LEAVES = {"kernel": "weight", "weight": "weight", "scale": "weight",
            "bias": "bias"}
 DECODER = "decoder"   # the OSG decoder: field_mlp.reference_arrays
-
-
-class WeightsMismatch(UserError):
-  """The state dict is not the official generator's (or is damaged)."""
+WHAT = "a Portrait4D-v2 generator (pass the G_ema of portrait4d-v2-vfhq512.pkl)"
 
 
 def official_key(path: str) -> str:
   """Our parameter path ("encoder_detail/stem/kernel") -> the official
   state-dict key ("encoder_detail.encoder.0.weight"); not for the decoder."""
-  module, leaf = path.rsplit("/", 1)
-  for pattern, rename in _MODULES:
-    m = re.match(pattern, module)
-    if m:
-      module = rename if isinstance(rename, str) else rename(m)
-      break
-  else:
-    module = module.replace("/", ".")
-  return f"{module}.{_LEAVES[leaf]}"
-
-
-def _to_ours(value: np.ndarray) -> np.ndarray:
-  """An official tensor in our layout: conv OIHW -> HWIO, Linear [out, in]
-  -> [in, out], vectors as they are."""
-  if value.ndim == 4:
-    return value.transpose(2, 3, 1, 0)
-  return value.T if value.ndim == 2 else value
+  return key_mapping.renamed(path, _MODULES, _LEAVES)
 
 
 def ignored_reason(key: str) -> str | None:
-  for pattern, reason in IGNORED:
-    if re.search(pattern, key):
-      return reason
-  return None
+  return key_mapping.ignored_reason(key, IGNORED)
 
 
 def _check_fixed(state_dict: Mapping[str, np.ndarray]) -> None:
@@ -119,7 +98,7 @@ def _check_fixed(state_dict: Mapping[str, np.ndarray]) -> None:
       if re.search(pattern, key) and not (
           np.shape(value) == want.shape and
           np.allclose(np.asarray(value, np.float64), want, atol=1e-7)):
-        raise WeightsMismatch(
+        raise key_mapping.WeightsMismatch(
             f"{key} is not {what} (shape {np.shape(value)}, max |value| "
             f"{float(np.max(np.abs(value))):.3g}); this checkpoint's "
             "generator differs from the release this converter knows.")
@@ -131,47 +110,19 @@ def convert(state_dict: Mapping[str, np.ndarray],
   array} for every path of `like` ({path: shape}, the paper-size
   synthesizer's parameters), or a WeightsMismatch naming the first key that
   is missing, unexpected or misshapen."""
-  out, read = {}, set()
-  decoder = {k[len(DECODER) + 1:]: v for k, v in state_dict.items()
-             if k.startswith(DECODER + ".")}
-  decoder_keys = [f"{DECODER}.{k}" for k in
-                  field_mlp.reference_keys(decoder)]
-  wanted = {path: (decoder_keys if path.startswith(DECODER + "/")
-                   else [official_key(path)]) for path in like}
-  missing = sorted({k for keys in wanted.values() for k in keys
-                    if k not in state_dict})
-  if missing:
-    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-    raise WeightsMismatch(
-        f"key {missing[0]} is missing{more}: not a Portrait4D-v2 generator "
-        "(pass the G_ema of portrait4d-v2-vfhq512.pkl, or its state dict).")
-  decoder_arrays = field_mlp.reference_arrays(decoder)
-  for path, shape in like.items():
-    keys = wanted[path]
-    read.update(keys)
-    if path.startswith(DECODER + "/"):
-      value = decoder_arrays[path[len(DECODER) + 1:]]
-    else:
-      value = _to_ours(np.asarray(state_dict[keys[0]]))
-    if tuple(value.shape) != tuple(shape):
-      raise WeightsMismatch(
-          f"{' + '.join(keys)} has shape {_theirs(state_dict, keys)}, the "
-          f"paper-size model wants {tuple(shape)} (as {path}): a generator "
-          "of other sizes than the release.")
-    if not np.issubdtype(value.dtype, np.floating):
-      raise WeightsMismatch(f"{keys[0]} holds {value.dtype}, not floats.")
-    out[path] = np.asarray(value, np.float32)
-  extra = sorted(k for k in state_dict
-                 if k not in read and ignored_reason(k) is None)
-  if extra:
-    more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
-    raise WeightsMismatch(
-        f"unexpected key {extra[0]}{more}: this converter maps every "
-        "Portrait4D-v2 generator key and knows no other; is it another "
-        "model's checkpoint?")
+  head = DECODER + "."
+  decoder = {k[len(head):]: v for k, v in state_dict.items()
+             if k.startswith(head)}
+  keys = [head + k for k in field_mlp.reference_keys(decoder)]
+  special = {}
+  if all(k in state_dict for k in keys):
+    arrays = field_mlp.reference_arrays(decoder)
+    special = {f"{DECODER}/{name}": (keys, value)
+               for name, value in arrays.items()}
+  else:   # the missing key is named by key_mapping.convert
+    special = {path: (keys, None) for path in like
+               if path.startswith(DECODER + "/")}
+  out = key_mapping.convert(state_dict, like, official_key, IGNORED, WHAT,
+                            special)
   _check_fixed(state_dict)
   return out
-
-
-def _theirs(state_dict, keys) -> str:
-  return " + ".join(str(tuple(np.shape(state_dict[k]))) for k in keys)

@@ -11,6 +11,7 @@ from p4d_jax import user_errors
 from p4d_jax.models.motion import codes
 from p4d_jax.models.motion import learned
 from p4d_jax.models.motion import oracle
+from p4d_jax.models.motion import pdfgc
 from p4d_jax.models.motion import pretrained
 from p4d_jax.models.motion import source
 
@@ -19,6 +20,7 @@ KINDS: dict[str, type[source.MotionSource]] = {
     "pretrained": pretrained.PretrainedMotion,
     "oracle": oracle.OracleMotion,
     "codes": codes.GivenCodes,
+    "pdfgc": pdfgc.PdfgcMotion,
 }
 
 

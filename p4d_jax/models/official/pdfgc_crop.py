@@ -82,10 +82,11 @@ def warp_affine(images: jax.Array, matrix: jax.Array,
   return out.reshape(b, size, size, c)
 
 
-def crop(images: jax.Array, landmarks: jax.Array) -> jax.Array:
-  """Frames [B, S, S, 3] in [-1, 1] and their 68 landmarks [B, 68, 2]
-  (pixels of the frame, y down) -> PD-FGC's input [B, 224, 224, 3]."""
-  matrix = similarity(three_points(landmarks)).astype(images.dtype)
+def crop(images: jax.Array, points: jax.Array) -> jax.Array:
+  """Frames [B, S, S, 3] in [-1, 1] and their three points [B, 3, 2]
+  (`three_points` of the 68 landmarks; pixels of the frame, y down) ->
+  PD-FGC's input [B, 224, 224, 3]."""
+  matrix = similarity(points).astype(images.dtype)
   return crop_warped(warp_affine(images, matrix))
 
 

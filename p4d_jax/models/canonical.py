@@ -85,12 +85,23 @@ class EncoderCanonical(nnx.Module):
               motion_scale: jax.Array) -> jax.Array:
     """Neutral tokens [B, h, w, dim], driving motion [B, D] -> canonical
     features [B, 8h, 8w, C_out]."""
+    return self.decode(self.reenact(neutral, driving_motion, motion_scale))
+
+  def reenact(self, neutral: jax.Array, driving_motion: jax.Array,
+              motion_scale: jax.Array) -> jax.Array:
+    """Neutral tokens [B, h, w, dim] -> the motion blocks' tokens (same
+    shape), driven by motion [B, D]."""
     b, h, w, c = neutral.shape
     x, grid = neutral.reshape(b, h * w, c), (h, w)
     driving = self.driving_motion(driving_motion)
     for blk in self.trans_blocks_motion:
       x = remat.apply(blk, self.remat, x, grid, driving, motion_scale)
-    x = A.pixel_shuffle(x.reshape(b, h, w, c))
+    return x.reshape(b, h, w, c)
+
+  def decode(self, tokens: jax.Array) -> jax.Array:
+    """Tokens [B, h, w, dim] -> pixel shuffle -> the conv head ->
+    canonical features [B, 8h, 8w, C_out]."""
+    x = A.pixel_shuffle(tokens)
     x = jax.nn.relu(self.conv_up1(A.upsample_bilinear(x)))
     x = jax.nn.relu(self.conv_up2(A.upsample_bilinear(x)))
     return self.conv_out(x)

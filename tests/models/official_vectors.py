@@ -132,6 +132,10 @@ class Checker:
     self.close(key, np.stack([stats(a) for a in arrays]).reshape(
         self.data[key].shape), atol=self.bounds[like]["atol"])
 
+  def equal(self, key: str, got) -> None:
+    np.testing.assert_array_equal(np.asarray(got), self.data[key], key)
+    self.unchecked.discard(key)
+
   def same_set(self, key: str, got) -> None:
     """A stored list of names equals the set `got`, in any order."""
     want = set(self.data[key].tolist())

@@ -31,7 +31,8 @@ def make_corpus(root: pathlib.Path) -> dict:
   p = {name: root / name for name in (
       "empty.png", "text.jpg", "face.png", "face.jpg", "zero.mp4", "cut.mp4",
       "blocker", "earlier_clips", "broken_run", "no_run", "views", "work",
-      "busy_work", "eval_pred", "missing.png")}
+      "busy_work", "eval_pred", "missing.png", "foreign.pkl",
+      "partial.npz")}
   p["empty.png"].write_bytes(b"")
   p["text.jpg"].write_text("a text file renamed .jpg\n")
   noise = rng.integers(0, 256, (10, 32, 32, 3), np.uint8)
@@ -50,6 +51,8 @@ def make_corpus(root: pathlib.Path) -> dict:
   p["broken_run"].mkdir()   # a run whose config.json was cut short
   (p["broken_run"] / "config.json").write_text('{"task": "psi4d", "mod')
   p["no_run"].mkdir()
+  p["foreign.pkl"].write_text("a text file renamed .pkl\n")
+  np.savez(p["partial.npz"], w_avg=np.zeros(512, np.float32))
   p["views"].mkdir()        # pseudo views whose manifest was cut short
   (p["views"] / "settings.json").write_text("{}")
   (p["views"] / "manifest.json").write_text('{"settings": {"schema_')
@@ -112,6 +115,13 @@ def cases(p: dict) -> list:
        "mean 'batch_size'?"),
       (main + [f"--workdir={p['broken_run']}"],
        "broken_run/config.json: not valid JSON"),
+      (["tools/convert_official.py", str(p["foreign.pkl"]),
+        f"--out={p['work']}/o"], "cannot read network pickle"),
+      (["tools/convert_official.py", str(p["partial.npz"]),
+        f"--out={p['work']}/o"], "(and 366 more) is missing: not a "
+       "Portrait4D-v2 generator"),
+      (["tools/convert_official.py", str(p["partial.npz"]), "--pdfgc=x.pth",
+        f"--out={p['work']}/o"], "x.pth: no such file"),
       (["-m", "launch.main", "--config=configs/nope.py:tiny",
         f"--workdir={p['work']}/m"], "--config: cannot load the config file"),
   ]
@@ -122,7 +132,8 @@ QUICK = ("empty.png: empty file", "would both be clip 'face'",
          "cut.mp4: video truncated", "broken_run/config.json: not valid JSON",
          "b.png: empty file", "views/manifest.json: not valid JSON",
          "unknown kind(s) ['nope']", "in use by another training run",
-         "--config.batch_sise: the config has no key")
+         "--config.batch_sise: the config has no key",
+         "cannot read network pickle")
 
 
 def checksums(root: pathlib.Path) -> dict:

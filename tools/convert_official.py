@@ -61,6 +61,9 @@ def parse_args(argv=None):
   p.add_argument("--pdfgc", default="",
                  help="PD-FGC motion_model.pth (or .npz): the motion source")
   args = p.parse_args(argv)
+  if args.pdfgc and not os.path.isfile(args.pdfgc):
+    p.error(f"--pdfgc {args.pdfgc}: no such file (PD-FGC's "
+            "motion_model.pth)")
   if os.path.exists(args.out) and (not os.path.isdir(args.out)
                                    or os.listdir(args.out)):
     p.error(f"--out {args.out}: exists and is not an empty directory; "

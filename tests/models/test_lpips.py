@@ -8,11 +8,9 @@ at /tmp/lpipswheel; it skips otherwise. Everything else writes its own files.
 import collections
 import glob
 import importlib.util
-import io
 import json
 import os
 import pickle
-import struct
 import zipfile
 
 import jax
@@ -23,6 +21,10 @@ import pytest
 from p4d_jax.models import lpips
 from p4d_jax.models import torch_weights
 from p4d_jax.user_errors import UserError
+from tests.models.torch_files import Storage
+from tests.models.torch_files import Tensor
+from tests.models.torch_files import write_legacy
+from tests.models.torch_files import write_zip
 from tools import convert_lpips
 
 WHEELS = "/tmp/lpipswheel"
@@ -30,107 +32,17 @@ LIN_SHAPES = {f"lin{l}.model.1.weight": (1, c, 1, 1)
               for l, c in enumerate((64, 128, 256, 512, 512))}
 
 
-# --- Hand-built .pth files -------------------------------------------------
-# Pickled with stand-ins named like torch's, then their module renamed: a
-# protocol-2 GLOBAL opcode is "c<module>\n<name>\n", so the bytes are those
-# torch writes, and no torch is needed.
-
-
-def _rebuild_tensor_v2(*args):
-  raise AssertionError("stand-in, never called")
-
-
-class FloatStorage: ...  # noqa: E701
-
-
-class LongStorage: ...  # noqa: E701
-
-
-class HalfStorage: ...  # noqa: E701
-
-
-STORAGE_TYPES = {np.float32: FloatStorage, np.int64: LongStorage,
-                 np.float16: HalfStorage}
-RENAMES = {"_rebuild_tensor_v2": "torch._utils", "FloatStorage": "torch",
-           "LongStorage": "torch", "HalfStorage": "torch"}
-
-
-class _Storage:
-  def __init__(self, key, values, view=None):
-    self.key, self.values, self.view = key, np.asarray(values), view
-
-
-class _Tensor:
-  def __init__(self, storage, offset, size, stride):
-    self.args = (storage, offset, tuple(size), tuple(stride), False,
-                 collections.OrderedDict())
-
-
-class _Pickler(pickle.Pickler):
-  def __init__(self, f, legacy):
-    super().__init__(f, protocol=2)
-    self.legacy = legacy
-
-  def persistent_id(self, obj):
-    if not isinstance(obj, _Storage):
-      return None
-    pid = ("storage", STORAGE_TYPES[obj.values.dtype.type], obj.key, "cpu",
-           obj.values.size)
-    return pid + (obj.view,) if self.legacy else pid
-
-  def reducer_override(self, obj):
-    if isinstance(obj, _Tensor):
-      return _rebuild_tensor_v2, obj.args
-    return NotImplemented
-
-
-def _pickle(obj, legacy: bool) -> bytes:
-  f = io.BytesIO()
-  _Pickler(f, legacy).dump(obj)
-  data = f.getvalue()
-  for name, module in RENAMES.items():
-    data = data.replace(f"c{__name__}\n{name}\n".encode(),
-                        f"c{module}\n{name}\n".encode())
-  assert __name__.encode() not in data
-  return data
-
-
-def write_legacy(path, obj, storages):
-  """The legacy format: magic, version, sys info, object, keys, storages."""
-  with open(path, "wb") as f:
-    for header in (torch_weights.LEGACY_MAGIC, 1001,
-                   dict(protocol_version=1001, little_endian=True,
-                        type_sizes=dict(short=2, int=4, long=4))):
-      pickle.dump(header, f, protocol=2)
-    f.write(_pickle(obj, legacy=True))
-    pickle.dump([s.key for s in storages], f, protocol=2)
-    for s in storages:
-      f.write(struct.pack("<q", s.values.size))
-      f.write(s.values.astype(s.values.dtype.newbyteorder("<")).tobytes())
-
-
-def write_zip(path, obj, storages, byteorder="little"):
-  """The zip format: archive/data.pkl and archive/data/<key>."""
-  end = "<" if byteorder == "little" else ">"
-  with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-    z.writestr("archive/data.pkl", _pickle(obj, legacy=False))
-    z.writestr("archive/byteorder", byteorder)
-    for s in storages:
-      z.writestr(f"archive/data/{s.key}",
-                 s.values.astype(s.values.dtype.newbyteorder(end)).tobytes())
-
-
 def _sample(legacy: bool):
   """A nested checkpoint with strided, offset, half and int64 tensors."""
-  floats = _Storage("7", np.arange(12, dtype=np.float32) * 0.5 - 1.25)
-  longs = _Storage("9", np.array([3, -2, 1 << 40], np.int64))
-  halves = _Storage("11", np.array([0.5, -1.5, 65504.0], np.float16))
+  floats = Storage("7", np.arange(12, dtype=np.float32) * 0.5 - 1.25)
+  longs = Storage("9", np.array([3, -2, 1 << 40], np.int64))
+  halves = Storage("11", np.array([0.5, -1.5, 65504.0], np.float16))
   obj = {"state_dict": collections.OrderedDict([
-      ("conv", {"weight": _Tensor(floats, 0, (2, 3), (3, 1))}),
-      ("t", _Tensor(floats, 1, (3, 2), (1, 3))),  # transposed, offset view
-      ("steps", _Tensor(longs, 0, (3,), (1,))),
-      ("half", _Tensor(halves, 1, (2,), (1,))),
-      ("scalar", _Tensor(floats, 11, (), ())),
+      ("conv", {"weight": Tensor(floats, 0, (2, 3), (3, 1))}),
+      ("t", Tensor(floats, 1, (3, 2), (1, 3))),  # transposed, offset view
+      ("steps", Tensor(longs, 0, (3,), (1,))),
+      ("half", Tensor(halves, 1, (2,), (1,))),
+      ("scalar", Tensor(floats, 11, (), ())),
       ("epoch", 5),
   ])}
   expected = {
@@ -142,8 +54,8 @@ def _sample(legacy: bool):
   }
   storages = [floats, longs, halves]
   if legacy:  # a view of root "7" (legacy-only pid): its elements 8..11
-    view = _Storage("7", floats.values, ("v", 8, 4))
-    obj["state_dict"]["view"] = _Tensor(view, 1, (2,), (2,))
+    view = Storage("7", floats.values, ("v", 8, 4))
+    obj["state_dict"]["view"] = Tensor(view, 1, (2,), (2,))
     expected["view"] = np.array([9, 11], np.float32) * 0.5 - 1.25
   return obj, storages, expected
 
@@ -236,9 +148,9 @@ def _tensors(arrays: dict):
   """{key: array} -> (object with contiguous tensors, their storages)."""
   obj, storages = collections.OrderedDict(), []
   for i, (key, value) in enumerate(arrays.items()):
-    storages.append(_Storage(str(i), value.reshape(-1)))
+    storages.append(Storage(str(i), value.reshape(-1)))
     strides = tuple(int(s) // value.itemsize for s in value.strides)
-    obj[key] = _Tensor(storages[-1], 0, value.shape, strides)
+    obj[key] = Tensor(storages[-1], 0, value.shape, strides)
   return obj, storages
 
 

@@ -17,6 +17,8 @@ from p4d_jax.models import model as model_lib
 from p4d_jax.models import motion
 from p4d_jax.models import sizes as sizes_lib
 from p4d_jax.models.motion import source as source_lib
+from p4d_jax.models.official import pdfgc_crop
+from p4d_jax.models.official import pdfgc_net
 from p4d_jax.tasks import motion_extractor
 from p4d_jax.tasks import psi4d
 from tests.tasks.psi3d_small import small_psi_config
@@ -38,7 +40,8 @@ def perturbed(params, seed=0):
 
 def test_an_unknown_kind_names_the_known_ones():
   with pytest.raises(ValueError, match=r"'lerned' is not one of "
-                     r"\['learned', 'oracle', 'pretrained'\]"):
+                     r"\['codes', 'learned', 'oracle', 'pdfgc', "
+                     r"'pretrained'\]"):
     model_lib.Model.from_config(config_of("lerned"))
 
 
@@ -177,3 +180,47 @@ def test_a_new_kind_is_one_class_and_one_registry_line(monkeypatch):
       params)
   assert all(float(jnp.max(jnp.abs(u))) > 0.0
              for u in jax.tree.leaves(updates["motion_encoder"]))
+
+
+def test_codes_are_the_motion_itself():
+  source = motion.KINDS["codes"](config_of("codes").motion, 16)
+  codes = jnp.arange(32.0).reshape(2, 16)
+  np.testing.assert_array_equal(source.encode(None, codes), codes)
+  with pytest.raises(ValueError, match="codes of width 8; the model's "
+                     "motion width is 16"):
+    source.encode(None, codes[:, :8])
+
+
+def test_pdfgc_places_its_crop_by_landmarks_or_by_the_camera():
+  """Without landmarks the crop's three points are the expression anchors
+  seen by the frame's camera: landmarks whose eye and inner-mouth groups
+  sit exactly there give the same code."""
+  from p4d_jax.models.motion import face_crop  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ValueError, match="548-d codes; the model's motion "
+                     "width .* is 16"):
+    model_lib.Model.from_config(config_of("pdfgc"))
+  cfg = config_of("pdfgc").motion
+  source = motion.KINDS["pdfgc"](cfg, 548)
+  with pytest.raises(ValueError, match="needs motion.weights.*--pdfgc"):
+    source.load({})
+  assert isinstance(nnx.eval_shape(lambda: source.build(nnx.Rngs(0))),
+                    pdfgc_net.FanEncoder)
+  crop_of = lambda crop: crop   # noqa: E731  the network is parity-tested
+  rng = np.random.default_rng(0)
+  labels = jnp.asarray(np.stack([avatar.view_label(y) for y in (-0.3, 0.2)]))
+  images = jnp.asarray(rng.uniform(-1, 1, (2, 64, 64, 3)), jnp.float32)
+  crop = source.encode(crop_of, dict(image=images, camera=labels))
+  assert crop.shape == (2, 224, 224, 3)
+  points = face_crop.anchor_pixels(labels)[:, (1, 0, 2)] * 64 - 0.5
+  # The anchors' similarity puts the eyes and mouth near PD-FGC's template.
+  matrix = pdfgc_crop.similarity(points)
+  placed = jnp.einsum("bij,bpj->bpi", matrix[..., :2], points) + matrix[
+      ..., None, :, 2]
+  np.testing.assert_allclose(placed, np.broadcast_to(
+      pdfgc_crop.TEMPLATE, placed.shape), atol=8.0)
+  landmarks = jnp.zeros((2, 68, 2))
+  for point, (a, b) in enumerate(((36, 42), (42, 48), (60, 68))):
+    landmarks = landmarks.at[:, a:b].set(points[:, point, None])
+  again = source.encode(crop_of, dict(image=images, camera=labels,
+                                      landmarks=landmarks))
+  np.testing.assert_allclose(again, crop, atol=1e-4)

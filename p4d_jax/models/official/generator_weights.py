@@ -114,15 +114,17 @@ def convert(state_dict: Mapping[str, np.ndarray],
   decoder = {k[len(head):]: v for k, v in state_dict.items()
              if k.startswith(head)}
   keys = [head + k for k in field_mlp.reference_keys(decoder)]
-  special = {}
   if all(k in state_dict for k in keys):
-    arrays = field_mlp.reference_arrays(decoder)
+    try:
+      arrays = field_mlp.reference_arrays(decoder)
+    except ValueError as err:   # heads that do not stack
+      raise key_mapping.WeightsMismatch(
+          f"the decoder's keys {keys} do not fit together: {err}") from err
     special = {f"{DECODER}/{name}": (keys, value)
                for name, value in arrays.items()}
   else:   # the missing key is named by key_mapping.convert
     special = {path: (keys, None) for path in like
                if path.startswith(DECODER + "/")}
-  out = key_mapping.convert(state_dict, like, official_key, IGNORED, WHAT,
-                            special)
   _check_fixed(state_dict)
-  return out
+  return key_mapping.convert(state_dict, like, official_key, IGNORED, WHAT,
+                             special)

@@ -80,6 +80,13 @@ def convert(state_dict: Mapping[str, np.ndarray],
   if missing:
     raise WeightsMismatch(f"key {_first(missing)} is missing: not "
                           f"{what}.")
+  read = {k for keys in wanted.values() for k in keys}
+  extra = sorted(k for k in state_dict
+                 if k not in read and ignored_reason(k, ignored) is None)
+  if extra:
+    raise WeightsMismatch(
+        f"unexpected key {_first(extra)}: the converter maps every key "
+        f"of {what} and knows no other; is it another model's checkpoint?")
   out = {}
   for path, shape in like.items():
     keys = wanted[path]
@@ -93,11 +100,4 @@ def convert(state_dict: Mapping[str, np.ndarray],
     if not np.issubdtype(value.dtype, np.floating):
       raise WeightsMismatch(f"{keys[0]} holds {value.dtype}, not floats.")
     out[path] = np.asarray(value, np.float32)
-  read = {k for keys in wanted.values() for k in keys}
-  extra = sorted(k for k in state_dict
-                 if k not in read and ignored_reason(k, ignored) is None)
-  if extra:
-    raise WeightsMismatch(
-        f"unexpected key {_first(extra)}: the converter maps every key "
-        f"of {what} and knows no other; is it another model's checkpoint?")
   return out

@@ -19,6 +19,8 @@ inert stand-in that keeps its state and runs nothing.
 
 from __future__ import annotations
 
+import _compat_pickle
+import codecs
 import collections
 import dataclasses
 import pickle
@@ -73,6 +75,7 @@ _GLOBALS = {
     ("torch.storage", "_load_from_bytes"): torch_weights.storage_from_bytes,
     ("torch._tensor", "_rebuild_from_type_v2"): _from_type,
     ("collections", "OrderedDict"): collections.OrderedDict,
+    ("_codecs", "encode"): codecs.encode,   # bytes in protocol-2 pickles
     ("copyreg", "_reconstructor"): lambda cls, base, state: cls(),
     ("builtins", "set"): set, ("builtins", "frozenset"): frozenset,
     ("builtins", "slice"): slice, ("builtins", "range"): range,
@@ -83,6 +86,10 @@ _GLOBALS = {
 class _Unpickler(pickle.Unpickler):
 
   def find_class(self, module, name):
+    # Protocol-2 pickles spell some modules the Python 2 way (__builtin__).
+    module, name = _compat_pickle.NAME_MAPPING.get((module, name),
+                                                   (module, name))
+    module = _compat_pickle.IMPORT_MAPPING.get(module, module)
     if (module, name) in _GLOBALS:
       return _GLOBALS[(module, name)]
     found = (torch_weights.tensor_global(module, name) or

@@ -30,6 +30,14 @@ DIR = os.environ.get("P4D_OFFICIAL_VECTORS", os.path.join(
     os.path.dirname(_REPO), "shared", "conformance", "official"))
 
 
+@pytest.fixture
+def highest_precision():
+  """float32 matmuls on GPU/TPU too (TF32 and bfloat16 passes alone exceed
+  the bounds); no change on CPU."""
+  with jax.default_matmul_precision("highest"):
+    yield
+
+
 def files(kind: str) -> list[str]:
   """Every `<kind>_seed<N>.npz` of the directory (any seed)."""
   return sorted(glob.glob(os.path.join(DIR, f"{kind}_seed*.npz")))

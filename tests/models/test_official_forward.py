@@ -24,6 +24,7 @@ from p4d_jax.rendering import rays as rays_lib
 from p4d_jax.rendering import render
 from p4d_jax.tasks import runs
 from tests.models import official_vectors as ov
+from tests.models.official_vectors import highest_precision  # noqa: F401  pylint: disable=unused-import
 from tests.models.official_vectors import nchw
 from tools import convert_official
 
@@ -91,6 +92,7 @@ def _in_stored_order(ours_sorted, stored_depths, *values):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("highest_precision")
 @pytest.mark.parametrize("path", ov.params("p4d_v2_forward"))
 def test_official_forward(path, tmp_path, monkeypatch):
   seed = ov.seed(path)

@@ -158,3 +158,12 @@ def check_writable(directory: str, what: str) -> str:
     raise UserError(f"{what} {directory} is not a writable directory "
                     f"({err.strerror}); pick another.") from err
   return directory
+
+
+def check_new_directory(path: str, what: str) -> str:
+  """A converter's output run directory must be new or empty (a run's step
+  is never overwritten: Orbax refuses); `what` names it (e.g. "--out")."""
+  if os.path.exists(path) and (not os.path.isdir(path) or os.listdir(path)):
+    raise UserError(f"{what} {path}: exists and is not an empty directory; "
+                    "remove it or name another.")
+  return path

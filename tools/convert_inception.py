@@ -40,11 +40,7 @@ def parse_args(argv=None):
   if not os.path.isfile(args.pth):
     p.error(f"--pth {args.pth}: no such file (pytorch-fid's "
             "pt_inception-2015-12-05-6726825d.pth)")
-  # A run directory's step is never overwritten (Orbax refuses).
-  if os.path.exists(args.out) and (not os.path.isdir(args.out)
-                                   or os.listdir(args.out)):
-    p.error(f"--out {args.out}: exists and is not an empty directory; "
-            "remove it or name another")
+  user_errors.check_new_directory(args.out, "--out")
   return args
 
 

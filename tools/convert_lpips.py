@@ -71,11 +71,7 @@ def parse_args(argv=None):
               "`pip install --no-deps lpips==0.1.4`")
   elif not os.path.isfile(args.lin):
     p.error(f"--lin {args.lin}: no such file (lpips' weights/v0.1/vgg.pth)")
-  # A run directory's step is never overwritten (Orbax refuses).
-  if os.path.exists(args.out) and (not os.path.isdir(args.out)
-                                   or os.listdir(args.out)):
-    p.error(f"--out {args.out}: exists and is not an empty directory; "
-            "remove it or name another")
+  user_errors.check_new_directory(args.out, "--out")
   return args
 
 

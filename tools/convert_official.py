@@ -64,10 +64,7 @@ def parse_args(argv=None):
   if args.pdfgc and not os.path.isfile(args.pdfgc):
     p.error(f"--pdfgc {args.pdfgc}: no such file (PD-FGC's "
             "motion_model.pth)")
-  if os.path.exists(args.out) and (not os.path.isdir(args.out)
-                                   or os.listdir(args.out)):
-    p.error(f"--out {args.out}: exists and is not an empty directory; "
-            "remove it or name another")
+  user_errors.check_new_directory(args.out, "--out")
   return args
 
 

@@ -79,7 +79,8 @@ _MODULES: tuple[key_mapping.Rename, ...] = (
 _LEAVES = {"kernel": "weight", "weight": "weight", "scale": "weight",
            "bias": "bias"}
 DECODER = "decoder"   # the OSG decoder: field_mlp.reference_arrays
-WHAT = "a Portrait4D-v2 generator (pass the G_ema of portrait4d-v2-vfhq512.pkl)"
+WHAT = "a Portrait4D-v2 generator"
+HINT = " (pass the G_ema of portrait4d-v2-vfhq512.pkl, or its state dict)"
 
 
 def official_key(path: str) -> str:
@@ -127,4 +128,4 @@ def convert(state_dict: Mapping[str, np.ndarray],
                if path.startswith(DECODER + "/")}
   _check_fixed(state_dict)
   return key_mapping.convert(state_dict, like, official_key, IGNORED, WHAT,
-                             special)
+                             special, HINT)

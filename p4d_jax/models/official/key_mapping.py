@@ -66,12 +66,13 @@ def convert(state_dict: Mapping[str, np.ndarray],
             key_of: Callable[[str], str],
             ignored: Sequence[tuple[str, str]],
             what: str,
-            special: Mapping[str, tuple[list[str], np.ndarray]] | None = None
-            ) -> dict[str, np.ndarray]:
+            special: Mapping[str, tuple[list[str], np.ndarray]] | None = None,
+            hint: str = "") -> dict[str, np.ndarray]:
   """{our path: float32 array} for every path of `like` ({path: shape}):
   read from `state_dict[key_of(path)]` in our layout, or for the paths in
   `special`, given with the keys they were made of. `what` names the model
-  in errors (e.g. "a Portrait4D-v2 generator")."""
+  in errors (e.g. "a Portrait4D-v2 generator"), `hint` follows it where a
+  key is missing (which file to give)."""
   special = dict(special or {})
   wanted = {path: special[path][0] if path in special else [key_of(path)]
             for path in like}
@@ -79,7 +80,7 @@ def convert(state_dict: Mapping[str, np.ndarray],
                     if k not in state_dict})
   if missing:
     raise WeightsMismatch(f"key {_first(missing)} is missing: not "
-                          f"{what}.")
+                          f"{what}{hint}.")
   read = {k for keys in wanted.values() for k in keys}
   extra = sorted(k for k in state_dict
                  if k not in read and ignored_reason(k, ignored) is None)

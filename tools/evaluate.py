@@ -44,7 +44,8 @@ RENDER_METRICS = ("novel_psnr", "depth_error", "geometry_consistency",
 def parse_args(argv=None):
   p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("--workdir", default="", help="a Psi run (SynthHeads mode)")
+  p.add_argument("--workdir", "--run", dest="workdir", default="",
+                 help="a Psi run (SynthHeads mode)")
   p.add_argument("--step", type=int, default=None)
   p.add_argument("--synthheads_size", default="",
                  help="eval pairs set (default: the run's eval config)")

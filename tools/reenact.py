@@ -45,7 +45,8 @@ from p4d_jax.tasks import runs
 def parse_args(argv=None):
   p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("--workdir", required=True, help="a trained Psi run")
+  p.add_argument("--workdir", "--run", dest="workdir", required=True,
+                 help="a trained (or converted) Psi run")
   p.add_argument("--step", type=int, default=None, help="default: newest")
   p.add_argument("--source", required=True)
   p.add_argument("--source_frame", type=int, default=0)

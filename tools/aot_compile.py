@@ -5,6 +5,13 @@ meshes of simulated devices: no accelerator, nothing paper-sized allocated.
     python tools/aot_compile.py --tasks psi3d --devices 8 --fsdp on \\
         --dtypes float32,bfloat16 --remat none,blocks,all
 
+    python tools/aot_compile.py --inference --dtypes float32,bfloat16
+
+`--inference`: instead of training, one reenacted frame of the released
+network (`configs/psi4d.py:official`, a converted run's settings): encode a
+512^2 source, animate it with a 548-d driving code, render at 128^2 with 48 +
+48 samples and super-resolve to 512^2, at `--batch` frames on one device.
+
 For every setting of the grid (task x devices x compute dtype x remat x
 fsdp) the task's `train_step` is lowered from abstract shapes
 (`jax.eval_shape` of the state, `ShapeDtypeStruct` batches with the loop's
@@ -56,6 +63,9 @@ def _parse(argv):
                       help="rays per renderer chunk with remat 'all'")
   parser.add_argument("--headroom", type=float, default=0.9,
                       help="share of a card's memory a setting may use")
+  parser.add_argument("--inference", action="store_true",
+                      help="one reenacted frame of the released network "
+                      "per batch element, on one device (see above)")
   parser.add_argument("--set", action="append", default=[],
                       metavar="KEY=VALUE",
                       help="any other config override, e.g. data.target_views=2")
@@ -88,6 +98,58 @@ def _batch(config) -> dict:
           for k, v in one.items()}
 
 
+def _memory(compiled) -> dict:
+  """XLA's memory analysis of a compiled function, in GiB."""
+  mem = compiled.memory_analysis()
+  total = (mem.argument_size_in_bytes + mem.output_size_in_bytes +
+           mem.temp_size_in_bytes - mem.alias_size_in_bytes)
+  gib = lambda n: round(n / 2**30, 2)   # noqa: E731
+  return dict(argument_gib=gib(mem.argument_size_in_bytes),
+              output_gib=gib(mem.output_size_in_bytes),
+              temp_gib=gib(mem.temp_size_in_bytes),
+              alias_gib=gib(mem.alias_size_in_bytes), per_device_gib=gib(total),
+              total_bytes=total)
+
+
+def _fits(total: int, headroom: float) -> dict:
+  return dict(fits_80gib=total <= headroom * 80 * 2**30,
+              fits_40gib=total <= headroom * 40 * 2**30, headroom=headroom)
+
+
+def compile_inference(dtype: str, args) -> dict:
+  """One reenacted frame per batch element at the released settings."""
+  # pylint: disable=import-outside-toplevel
+  import jax
+  import jax.numpy as jnp
+  import configs
+  from p4d_jax.models import model as model_lib
+
+  config = configs.preset("psi4d", "official")
+  config.update_from_flattened_dict({"model.compute_dtype": dtype})
+  model = model_lib.Model.from_config(config)
+  b, s = args.batch, config.image_size
+  motion = model.sizes.canonical.motion_dim
+  shape = jax.ShapeDtypeStruct
+
+  def frame(params, image, c2w, intrinsics, source, driving, key):
+    return model.render_views(params, image, c2w, intrinsics, key, source,
+                              driving)["image"]
+
+  start = time.perf_counter()
+  compiled = jax.jit(frame).lower(
+      model.abstract_params, shape((b, s, s, 3), jnp.float32),
+      shape((b, 1, 4, 4), jnp.float32), shape((b, 1, 3, 3), jnp.float32),
+      shape((b, motion), jnp.float32), shape((b, motion), jnp.float32),
+      jax.eval_shape(lambda: jax.random.key(0))).compile()
+  mem = _memory(compiled)
+  return dict(task="reenact_frame", preset="psi4d:official", devices=1,
+              batch=b, image=s, neural=config.neural_resolution,
+              compute_dtype=dtype,
+              **{k: v for k, v in mem.items() if k != "total_bytes"},
+              **_fits(mem["total_bytes"], args.headroom),
+              compile_s=round(time.perf_counter() - start, 1), source=NOTE)
+
+
 def compile_one(task_name: str, devices: int, dtype: str, remat: str,
                 fsdp: str, args) -> dict:
   # pylint: disable=import-outside-toplevel
@@ -114,22 +176,15 @@ def compile_one(task_name: str, devices: int, dtype: str, remat: str,
   start = time.perf_counter()
   compiled = jitted.step.lower(jitted.abstract_state, batch, key).compile()
   compile_s = time.perf_counter() - start
-  mem = compiled.memory_analysis()
-  total = (mem.argument_size_in_bytes + mem.output_size_in_bytes +
-           mem.temp_size_in_bytes - mem.alias_size_in_bytes)
-  gib = lambda n: round(n / 2**30, 2)   # noqa: E731
+  mem = _memory(compiled)
   return dict(
       task=task_name, devices=devices, mesh=dict(mesh.shape),
       batch=args.batch, per_device_batch=args.batch // devices,
       compute_dtype=dtype, remat=remat, fsdp=fsdp,
       chunk_rays=config.render.chunk_rays,
-      argument_gib=gib(mem.argument_size_in_bytes),
-      output_gib=gib(mem.output_size_in_bytes),
-      temp_gib=gib(mem.temp_size_in_bytes),
-      alias_gib=gib(mem.alias_size_in_bytes), per_device_gib=gib(total),
-      fits_80gib=total <= args.headroom * 80 * 2**30,
-      fits_40gib=total <= args.headroom * 40 * 2**30,
-      headroom=args.headroom, compile_s=round(compile_s, 1), source=NOTE)
+      **{k: v for k, v in mem.items() if k != "total_bytes"},
+      **_fits(mem["total_bytes"], args.headroom),
+      compile_s=round(compile_s, 1), source=NOTE)
 
 
 def main(argv=None) -> None:
@@ -140,6 +195,10 @@ def main(argv=None) -> None:
       f" --xla_force_host_platform_device_count={max(args.devices)}").strip()
   os.environ.setdefault("JAX_PLATFORMS", "cpu")
   print(json.dumps(dict(note=NOTE, headroom=args.headroom)), flush=True)
+  if args.inference:
+    for dtype in args.dtypes:
+      print(json.dumps(compile_inference(dtype, args)), flush=True)
+    return
   for setting in itertools.product(args.tasks, args.devices, args.dtypes,
                                    args.remat, args.fsdp):
     print(json.dumps(compile_one(*setting, args)), flush=True)

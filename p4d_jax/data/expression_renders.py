@@ -48,12 +48,12 @@ class RenderSettings:
   window: int = 1          # rendered batches a step draws its pairs from
 
 
-def _expression(rng: np.random.Generator, p_neutral: float) -> np.ndarray:
+def random_expression(rng: np.random.Generator, p_neutral: float) -> np.ndarray:
   e = P.uniform(rng, P.EXPRESSION)
   return np.where(rng.random(len(e)) < p_neutral, 0.0, e).astype(np.float32)
 
 
-def _scene(rng: np.random.Generator, expression: np.ndarray) -> P.Scene:
+def random_scene(rng: np.random.Generator, expression: np.ndarray) -> P.Scene:
   return P.Scene(identity=P.uniform(rng, P.IDENTITY), expression=expression,
                  pose=P.uniform(rng, P.POSE),
                  lighting=P.uniform(rng, P.LIGHTING),
@@ -64,8 +64,9 @@ def render_batch(settings: RenderSettings, index: int, pairs: int,
                  held_out: bool = False) -> dict:
   """Batch `index` of the training (or held-out) stream; see the module."""
   rng = P.rng_for(settings.seed, "extractor", int(held_out), index)
-  expressions = [_expression(rng, settings.p_neutral) for _ in range(pairs)]
-  scenes = [_scene(rng, e) for e in expressions + expressions]
+  expressions = [random_expression(rng, settings.p_neutral)
+                 for _ in range(pairs)]
+  scenes = [random_scene(rng, e) for e in expressions + expressions]
   cams = motion.random_view_cameras(rng, 2 * pairs,
                                     camera_settings.RandomViewRanges())
   stacked = P.Scene(*(np.stack(f) for f in zip(*scenes)))

@@ -88,46 +88,59 @@ def lookup(table: jax.Array, plane_start: jax.Array, grid: jax.Array,
 
 
 def _plane_taps(scene_start, grids, height, width, scale):
-  """(table row [N], weight [N]) of the 12 bilinear taps of grids [N, 3, 2],
-  weights multiplied by `scale`."""
+  """Table rows [N, 4P] and weights [N, 4P] of the bilinear taps of grids
+  [N, P, 2], weights multiplied by `scale`.
+
+  Both go through an optimisation barrier: materialised once, they are read
+  by the gathers (or scatters) instead of being recomputed for each channel.
+  """
   plane_size = height * width
-  taps = []
+  index, weight = [], []
   for p in range(grids.shape[1]):
-    for index, weight in bilinear_taps(grids[:, p], height, width):
-      taps.append((scene_start + p * plane_size + index, weight * scale))
-  return taps
+    for i, w in bilinear_taps(grids[:, p], height, width):
+      index.append(scene_start + p * plane_size + i)
+      weight.append(w * scale)
+  return jax.lax.optimization_barrier((jnp.stack(index, 1),
+                                       jnp.stack(weight, 1)))
+
+
+def _gather_taps(table, index, weight):
+  """sum_t weight[:, t] * table[index[:, t]]: [N, C]."""
+  out = None
+  for t in range(index.shape[1]):
+    rows = table.at[index[:, t]].get(mode="promise_in_bounds")
+    term = rows * weight[:, t, None].astype(table.dtype)
+    out = term if out is None else out + term
+  return out
 
 
 def _lookup_plain(table, scene_start, grids, height, width, scale):
   """sum over planes and taps of scale * w * table[row]: [N, C]."""
-  out = None
-  for index, weight in _plane_taps(scene_start, grids, height, width, scale):
-    rows = table.at[index].get(mode="promise_in_bounds")
-    term = rows * weight[:, None].astype(table.dtype)
-    out = term if out is None else out + term
-  return out
+  return _gather_taps(table, *_plane_taps(scene_start, grids, height, width,
+                                          scale))
 
 
 _lookup_sum = jax.custom_vjp(_lookup_plain, nondiff_argnums=(3, 4, 5))
 
 
 def _lookup_sum_fwd(table, scene_start, grids, height, width, scale):
-  out = _lookup_sum(table, scene_start, grids, height, width, scale)
-  return out, (table, scene_start, grids)
+  index, weight = _plane_taps(scene_start, grids, height, width, scale)
+  return _gather_taps(table, index, weight), (table, index, weight,
+                                              scene_start, grids)
 
 
 def _lookup_sum_bwd(height, width, scale, residuals, g):
   """Table cotangent by chained scatter-adds into ONE buffer (autodiff adds
   one zero table per gather); the grid cotangent from the derivative of the
   bilinear weights (dropped by XLA when nothing needs it)."""
-  table, scene_start, grids = residuals
+  table, index, weight, scene_start, grids = residuals
   d_table = jnp.zeros_like(table)
-  for index, weight in _plane_taps(scene_start, grids, height, width, scale):
-    d_table = d_table.at[index].add(g * weight[:, None].astype(g.dtype),
-                                    mode="promise_in_bounds")
+  for t in range(index.shape[1]):
+    d_table = d_table.at[index[:, t]].add(
+        g * weight[:, t, None].astype(g.dtype), mode="promise_in_bounds")
   d_grids = jax.grad(
       lambda gr: jnp.vdot(_lookup_plain(table, scene_start, gr, height, width,
-                                      scale), g))(grids)
+                                        scale), g))(grids)
   return d_table, None, d_grids
 
 

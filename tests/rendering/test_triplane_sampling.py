@@ -166,11 +166,3 @@ def test_importance_never_uses_the_last_interval_and_keeps_u_order():
   order = np.argsort(np.asarray(u[0]))
   assert np.all(np.diff(np.asarray(depths[0])[order]) >= -1e-6)
 
-
-def test_sorted_uniforms_are_sorted_and_uniform_in_distribution():
-  u = sampling.sorted_uniforms(jax.random.key(0), (4000, 8))
-  assert bool(jnp.all(jnp.diff(u, axis=-1) >= 0))
-  assert float(u.min()) >= 0 and float(u.max()) <= 1
-  # The k-th of n sorted uniforms has mean (k + 1) / (n + 1); the standard
-  # error here is below 0.005, and the tolerance is 6 of them.
-  np.testing.assert_allclose(u.mean(0), np.arange(1, 9) / 9, atol=0.03)

@@ -79,10 +79,27 @@ def _draw_uniforms(key, cfg, b, m):
   k_strat, k_fine = jax.random.split(key)
   rays_per_jitter = 1 if cfg.jitter == "per_camera" else m
   jitter = jax.random.uniform(k_strat, (b, rays_per_jitter, cfg.num_coarse))
-  # Sorted uniforms give sorted fine depths: the same set of samples as the
-  # reference's unsorted draw, so every output is distributed identically.
-  fine = sampling.sorted_uniforms(k_fine, (b, m, cfg.num_fine))
+  fine = jax.random.uniform(k_fine, (b, m, cfg.num_fine))
   return jitter, fine
+
+
+def merge_ranks(depths: jax.Array) -> tuple[jax.Array, jax.Array]:
+  """Stable ascending order of depths [n, K] by counting, without a sort.
+
+  Returns (rank, order), both [n, K] int32: rank[i] is the sorted position of
+  depths[i] (ties keep index order) and order its inverse, sorted[r] =
+  depths[order[r]]. K^2 comparisons per ray; on CPU this is several times
+  faster than XLA's sort at K = 96.
+  """
+  n, k = depths.shape
+  iota = jax.lax.broadcasted_iota(jnp.int32, (n, k), 1)
+  before = ((depths[:, None, :] < depths[:, :, None]) |
+            ((depths[:, None, :] == depths[:, :, None]) &
+             (iota[:, None, :] < iota[:, :, None])))
+  rank = jnp.sum(before, axis=-1, dtype=jnp.int32)
+  rows = jax.lax.broadcasted_iota(jnp.int32, (n, k), 0)
+  order = jnp.zeros_like(rank).at[rows, rank].set(iota, unique_indices=True)
+  return rank, order
 
 
 def _render_chunk(field_fn, cfg, depth_min, depth_max, return_intermediates,
@@ -95,16 +112,13 @@ def _render_chunk(field_fn, cfg, depth_min, depth_max, return_intermediates,
   out = {}
   if cfg.num_fine:
     coarse_w = volume.midpoint_weights(jax.lax.stop_gradient(sigma_c), coarse)
-    # Fine depths carry no gradient; sorting them (cheap, no JVP) makes the
-    # merge below a plain permutation of depths and densities.
-    fine = jnp.sort(sampling.importance_depths(coarse, coarse_w, fine_u), -1)
+    fine = sampling.importance_depths(coarse, coarse_w, fine_u)
     feats_f, sigma_f = field_fn(points(fine), scene)
-    depths = jnp.concatenate([coarse, fine], axis=-1)
-    iota = jax.lax.broadcasted_iota(jnp.int32, depths.shape, 1)
-    # Sort keys only (gradient-free); values move by gathers, whose backward
-    # is cheap, unlike the JVP of a multi-operand sort.
-    depths, order = jax.lax.sort((depths, iota), dimension=1, num_keys=1)
-    _, rank = jax.lax.sort((order, iota), dimension=1, num_keys=1)
+    # Depths carry no gradient; ranks are counted and the values move by
+    # gathers, whose backward is cheap, unlike a sort's.
+    rank, order = merge_ranks(jnp.concatenate([coarse, fine], axis=-1))
+    depths = jnp.take_along_axis(
+        jnp.concatenate([coarse, fine], axis=-1), order, axis=1)
     sigma = jnp.take_along_axis(
         jnp.concatenate([sigma_c, sigma_f], axis=-1), order, axis=1)
     weights = volume.midpoint_weights(sigma, depths)

@@ -118,14 +118,3 @@ def importance_depths(depths: jax.Array, weights: jax.Array,
   smoothed = smooth_weights(weights)
   return inverse_cdf(mids[..., :smoothed.shape[-1] + 1], smoothed, u)
 
-
-def sorted_uniforms(key: jax.Array, shape: tuple[int, ...],
-                    dtype=jnp.float32) -> jax.Array:
-  """Sorted uniforms along the last axis, without a sort.
-
-  Normalised partial sums of N + 1 standard exponentials are distributed as
-  the order statistics of N uniforms.
-  """
-  e = jax.random.exponential(key, shape[:-1] + (shape[-1] + 1,), dtype)
-  c = jnp.cumsum(e, axis=-1)
-  return c[..., :-1] / c[..., -1:]

@@ -83,29 +83,81 @@ def lookup(table: jax.Array, plane_start: jax.Array, grid: jax.Array,
   Returns:
     [N, C] sampled features.
   """
+  return lookup_triplane(table, plane_start, grid[:, None], height, width,
+                         "sum")
+
+
+def _plane_taps(scene_start, grids, height, width, scale):
+  """Table rows [N, 4P] and weights [N, 4P] of the bilinear taps of grids
+  [N, P, 2], weights multiplied by `scale`.
+
+  Both go through an optimisation barrier: materialised once, they are read
+  by the gathers (or scatters) instead of being recomputed for each channel.
+  """
+  plane_size = height * width
+  index, weight = [], []
+  for p in range(grids.shape[1]):
+    for i, w in bilinear_taps(grids[:, p], height, width):
+      index.append(scene_start + p * plane_size + i)
+      weight.append(w * scale)
+  return jax.lax.optimization_barrier((jnp.stack(index, 1),
+                                       jnp.stack(weight, 1)))
+
+
+def _gather_taps(table, index, weight):
+  """sum_t weight[:, t] * table[index[:, t]]: [N, C]."""
   out = None
-  for index, weight in bilinear_taps(grid, height, width):
-    rows = table.at[plane_start + index].get(mode="promise_in_bounds")
-    term = rows * weight[:, None].astype(table.dtype)
+  for t in range(index.shape[1]):
+    rows = table.at[index[:, t]].get(mode="promise_in_bounds")
+    term = rows * weight[:, t, None].astype(table.dtype)
     out = term if out is None else out + term
   return out
+
+
+def _lookup_plain(table, scene_start, grids, height, width, scale):
+  """sum over planes and taps of scale * w * table[row]: [N, C]."""
+  return _gather_taps(table, *_plane_taps(scene_start, grids, height, width,
+                                          scale))
+
+
+_lookup_sum = jax.custom_vjp(_lookup_plain, nondiff_argnums=(3, 4, 5))
+
+
+def _lookup_sum_fwd(table, scene_start, grids, height, width, scale):
+  index, weight = _plane_taps(scene_start, grids, height, width, scale)
+  return _gather_taps(table, index, weight), (table, index, weight,
+                                              scene_start, grids)
+
+
+def _lookup_sum_bwd(height, width, scale, residuals, g):
+  """Table cotangent by chained scatter-adds into ONE buffer (autodiff adds
+  one zero table per gather); the grid cotangent from the derivative of the
+  bilinear weights (dropped by XLA when nothing needs it)."""
+  table, index, weight, scene_start, grids = residuals
+  d_table = jnp.zeros_like(table)
+  for t in range(index.shape[1]):
+    d_table = d_table.at[index[:, t]].add(
+        g * weight[:, t, None].astype(g.dtype), mode="promise_in_bounds")
+  d_grids = jax.grad(
+      lambda gr: jnp.vdot(_lookup_plain(table, scene_start, gr, height, width,
+                                        scale), g))(grids)
+  return d_table, None, d_grids
+
+
+_lookup_sum.defvjp(_lookup_sum_fwd, _lookup_sum_bwd)
 
 
 def lookup_triplane(table: jax.Array, scene_start: jax.Array, grids: jax.Array,
                     height: int, width: int, aggregation: str = "mean"
                     ) -> jax.Array:
-  """Aggregated tri-plane features [N, C] of points with grids [N, 3, 2].
+  """Aggregated tri-plane features [N, C] of points with grids [N, P, 2].
 
   `scene_start` [N] is the table row of plane 0's first texel of each point's
-  scene; planes 1 and 2 follow at offsets H*W and 2*H*W.
+  scene; plane p follows at offset p*H*W (P is 3 for a tri-plane).
   """
   render_config.check_options(aggregation=aggregation)
-  plane_size = height * width
-  total = None
-  for p in range(3):
-    f = lookup(table, scene_start + p * plane_size, grids[:, p], height, width)
-    total = f if total is None else total + f
-  return total / 3.0 if aggregation == "mean" else total
+  scale = 1.0 / grids.shape[1] if aggregation == "mean" else 1.0
+  return _lookup_sum(table, scene_start, grids, height, width, scale)
 
 
 def sample_planes(planes: jax.Array,

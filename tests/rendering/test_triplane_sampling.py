@@ -54,6 +54,61 @@ def test_linear_planes_are_reproduced_exactly_between_centres():
   np.testing.assert_allclose(got, 2.0 * u - 3.0 * v, rtol=1e-5, atol=1e-4)
 
 
+def _lookup_case(dtype, n=40, b=2, h=5, w=6, c=3):
+  """A two-scene table and grids [n, 3, 2] reaching past the plane edges."""
+  keys = jax.random.split(jax.random.key(7), 3)
+  table = triplane.flatten_planes(
+      jax.random.normal(keys[0], (b, 3, h, w, c), dtype))
+  grids = jax.random.uniform(keys[1], (n, 3, 2), dtype, -1.3, 1.3)
+  start = jax.random.randint(keys[2], (n,), 0, b) * (3 * h * w)
+  return table, start, grids, h, w
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "sum"])
+def test_lookup_vjp_matches_autodiff_of_the_plain_lookup(aggregation):
+  table, start, grids, h, w = _lookup_case(jnp.float32)
+  scale = 1.0 / 3 if aggregation == "mean" else 1.0
+  cot = jax.random.normal(jax.random.key(8), (grids.shape[0], table.shape[1]))
+
+  def loss(fn):
+    return lambda t, g: jnp.vdot(fn(t, g), cot)
+
+  custom = loss(lambda t, g: triplane.lookup_triplane(t, start, g, h, w,
+                                                      aggregation))
+  plain = loss(lambda t, g: triplane._lookup_plain(t, start, g, h, w, scale))  # pylint: disable=protected-access
+  np.testing.assert_allclose(custom(table, grids), plain(table, grids),
+                             rtol=1e-6)
+  got = jax.jit(jax.grad(custom, (0, 1)))(table, grids)
+  want = jax.jit(jax.grad(plain, (0, 1)))(table, grids)
+  for a, b in zip(got, want):
+    assert float(jnp.abs(b).max()) > 0
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_lookup_vjp_matches_finite_differences():
+  jax.config.update("jax_enable_x64", True)
+  try:
+    table, start, grids, h, w = _lookup_case(jnp.float64)
+    cot = jax.random.normal(jax.random.key(9), (grids.shape[0],
+                                                table.shape[1]), jnp.float64)
+
+    def loss(t, g):
+      return jnp.vdot(triplane.lookup_triplane(t, start, g, h, w), cot)
+
+    g_table, g_grids = jax.grad(loss, (0, 1))(table, grids)
+    rng = np.random.default_rng(1)
+    eps = 1e-6
+    for _ in range(4):
+      d_t = jnp.asarray(rng.standard_normal(table.shape))
+      d_g = jnp.asarray(rng.standard_normal(grids.shape))
+      fd = (loss(table + eps * d_t, grids + eps * d_g) -
+            loss(table - eps * d_t, grids - eps * d_g)) / (2 * eps)
+      np.testing.assert_allclose(
+          jnp.vdot(g_table, d_t) + jnp.vdot(g_grids, d_g), fd, rtol=1e-6)
+  finally:
+    jax.config.update("jax_enable_x64", False)
+
+
 @pytest.mark.parametrize("axes", ["p4d", "eg3d"])
 def test_projection_axes_and_aggregation(axes):
   # Plane p stores the constant p + 1: the mean is 2, the sum 6.
@@ -111,11 +166,3 @@ def test_importance_never_uses_the_last_interval_and_keeps_u_order():
   order = np.argsort(np.asarray(u[0]))
   assert np.all(np.diff(np.asarray(depths[0])[order]) >= -1e-6)
 
-
-def test_sorted_uniforms_are_sorted_and_uniform_in_distribution():
-  u = sampling.sorted_uniforms(jax.random.key(0), (4000, 8))
-  assert bool(jnp.all(jnp.diff(u, axis=-1) >= 0))
-  assert float(u.min()) >= 0 and float(u.max()) <= 1
-  # The k-th of n sorted uniforms has mean (k + 1) / (n + 1); the standard
-  # error here is below 0.005, and the tolerance is 6 of them.
-  np.testing.assert_allclose(u.mean(0), np.arange(1, 9) / 9, atol=0.03)

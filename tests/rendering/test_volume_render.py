@@ -262,6 +262,17 @@ def test_gradients_are_finite_and_match_finite_differences():
     jax.config.update("jax_enable_x64", False)
 
 
+def test_merge_ranks_is_a_stable_argsort():
+  rng = np.random.default_rng(2)
+  # Rounded values: many ties, which must keep their index order.
+  depths = np.round(rng.uniform(2.0, 3.0, (64, 30)), 1).astype(np.float32)
+  rank, order = jax.jit(render.merge_ranks)(jnp.asarray(depths))
+  want = np.argsort(depths, axis=1, kind="stable")
+  np.testing.assert_array_equal(order, want)
+  np.testing.assert_array_equal(np.take_along_axis(np.asarray(rank), want, 1),
+                                np.broadcast_to(np.arange(30), (64, 30)))
+
+
 def test_per_camera_jitter_is_shared_by_rays():
   origins, dirs = frontal_rays(b=2, res=4)
   cfg = render_config.RenderConfig(num_coarse=8, num_fine=0,

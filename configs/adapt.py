@@ -62,7 +62,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # are mean squares of each set; density_tv is EG3D's regulariser.
   config.regularise = ml_collections.ConfigDict(dict(
       references=8, per_step=2, reference_yaw=1.0, reference=0.5,
-      reference_depth=0.5, token_magnitude=1e-3, bias_magnitude=1e-3,
+      reference_depth=20.0, token_magnitude=1e-3, bias_magnitude=1e-3,
       lora_magnitude=1e-3, density_tv=0.05))
   # L1 on the super-resolved image and on the raw render, plus 1 - SSIM.
   config.loss = ml_collections.ConfigDict(dict(l1=1.0, raw_l1=0.5,

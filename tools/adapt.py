@@ -115,7 +115,6 @@ def main(argv):
         f"{total_s:.1f} s, with fusion and compiling); the cameras moved by "
         f"up to {moved:.4f} in their labels\n[adapt] avatar: {out}  (animate "
         f"it: tools/reenact.py --avatar={out} --driving=...)", flush=True)
-  return about
 
 
 if __name__ == "__main__":

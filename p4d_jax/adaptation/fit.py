@@ -7,7 +7,7 @@
                                             # params).render(source, ...)
 
 Feed-forward fusion first (`fusion`), then two stages of Adam in one jitted
-step (compiled once per stage, whatever the identity):
+step (compiled once, whatever the stage or the identity):
 
   calibration  `calibration.steps` steps: per-image camera corrections (and
                optionally motion-code corrections), weights frozen
@@ -20,7 +20,9 @@ frozen pre-adaptation avatar's renders at `regularise.references` unseen
 cameras x expressions (image L1 and depth L1 on its opacity), the
 magnitudes of the deltas, the camera prior, EG3D's density TV. Every
 learning rate and weight is an argument of the step, so a stage change or a
-new identity never recompiles.
+new identity never recompiles (calibration steps compute the identity
+stage's terms at weight 0: one compilation, about a minute on one CPU core
+at the tiny size, costs more than that waste).
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ class Adapter:
     self.avatar, self.cfg = avatar, cfg
     self.model = avatar.model
     self._adam = optax.scale_by_adam()
-    self._step = jax.jit(self._step_fn, static_argnames=("stage",))
+    self._step = jax.jit(self._step_fn)
     self._merge = jax.jit(self._merge_fn)
     self._references = jax.jit(self._references_fn)
 
@@ -113,7 +115,7 @@ class Adapter:
     return dict(image=out["image"], depth=out["depth"],
                 mask=view_targets.to01(out["mask"]))
 
-  def _loss(self, trainables, data, weights, key, ref_index, stage):
+  def _loss(self, trainables, data, weights, key, ref_index):
     cfg = self.cfg
     params, source = self._merge_fn(data["params"], data["fused"],
                                     trainables)
@@ -134,31 +136,29 @@ class Adapter:
             correction, data["labels"], cfg.calibration.rotation_sigma,
             cfg.calibration.translation_sigma, cfg.calibration.focal_sigma),
         motion_prior=jnp.mean(jnp.square(trainables["motion"])))
-    if stage == "identity":
-      ref = jax.tree.map(lambda x: x[ref_index], data["references"])
-      c2w_r, intr_r = calibration.apply(
-          ref["labels"], calibration.zeros(len(ref_index)))
-      bg = jnp.broadcast_to(source["background"],
-                            (len(ref_index), *source["background"].shape[1:]))
-      out_r, _ = self._render(params, source, ref["motion"], bg, c2w_r,
-                              intr_r, k_ref)
-      terms["reference"] = losses.l1(out_r["image"], ref["image"])
-      terms["reference_depth"] = losses.l1(out_r["depth"], ref["depth"],
-                                           ref["mask"])
-      sigma = lambda x: self.model.field(params, planes[:1])(  # noqa: E731
-          x, jnp.zeros((1,), jnp.int32))[1]
-      terms["density_tv"] = losses.density_tv(
-          sigma, k_tv, 1, self.model.render_cfg.box_warp)
-      for name, value in identity.magnitudes(
-          trainables["identity"]).items():
-        terms[f"{name}_magnitude"] = value
+    ref = jax.tree.map(lambda x: x[ref_index], data["references"])
+    c2w_r, intr_r = calibration.apply(ref["labels"],
+                                      calibration.zeros(len(ref_index)))
+    bg = jnp.broadcast_to(source["background"],
+                          (len(ref_index), *source["background"].shape[1:]))
+    out_r, _ = self._render(params, source, ref["motion"], bg, c2w_r,
+                            intr_r, k_ref)
+    terms["reference"] = losses.l1(out_r["image"], ref["image"])
+    terms["reference_depth"] = losses.l1(out_r["depth"], ref["depth"],
+                                         ref["mask"])
+    sigma = lambda x: self.model.field(params, planes[:1])(  # noqa: E731
+        x, jnp.zeros((1,), jnp.int32))[1]
+    terms["density_tv"] = losses.density_tv(sigma, k_tv, 1,
+                                            self.model.render_cfg.box_warp)
+    for name, value in identity.magnitudes(trainables["identity"]).items():
+      terms[f"{name}_magnitude"] = value
     total = sum(weights[k] * v for k, v in terms.items())
     return total, terms
 
   def _step_fn(self, trainables, opt_state, data, weights, lrs, key,
-               ref_index, stage):
+               ref_index):
     grads, terms = jax.grad(self._loss, has_aux=True)(
-        trainables, data, weights, key, ref_index, stage)
+        trainables, data, weights, key, ref_index)
     updates, opt_state = self._adam.update(grads, opt_state)
     trainables = jax.tree.map(lambda p, u, lr: p - lr * u, trainables,
                               updates, lrs)
@@ -166,16 +166,20 @@ class Adapter:
 
   # -- the loop -------------------------------------------------------------
 
-  def weights(self) -> dict:
-    """Every loss term's weight (the names `_loss` reports)."""
+  def weights(self, stage: str) -> dict:
+    """Every loss term's weight in a stage (the names `_loss` reports);
+    the identity stage's terms weigh 0 in calibration."""
     c, r = self.cfg, self.cfg.regularise
+    on = float(stage == "identity")
     return dict(l1=c.loss.l1, raw_l1=c.loss.raw_l1, ssim=c.loss.ssim,
                 camera_prior=c.calibration.prior,
                 motion_prior=c.calibration.motion_prior,
-                reference=r.reference, reference_depth=r.reference_depth,
-                density_tv=r.density_tv, tokens_magnitude=r.token_magnitude,
-                biases_magnitude=r.bias_magnitude,
-                lora_magnitude=r.lora_magnitude)
+                reference=r.reference * on,
+                reference_depth=r.reference_depth * on,
+                density_tv=r.density_tv * on,
+                tokens_magnitude=r.token_magnitude * on,
+                biases_magnitude=r.bias_magnitude * on,
+                lora_magnitude=r.lora_magnitude * on)
 
   def _rates(self, trainables: dict, stage: str) -> dict:
     """Per-leaf learning rates of a stage (0: frozen)."""
@@ -206,10 +210,10 @@ class Adapter:
                                   cfg.regularise.reference_yaw)
     ref_motion = reference_motions(np.asarray(codes),
                                    cfg.regularise.references, rng)
-    if cfg.identity.steps:
+    if self.schedule():
       refs = self._references(avatar.params, fused, jnp.asarray(ref_motion),
                               jnp.asarray(ref_labels))
-    else:   # no identity stage: nothing renders them
+    else:   # no step: nothing reads them
       refs = dict(image=jnp.zeros(()), depth=jnp.zeros(()),
                   mask=jnp.zeros(()))
     images = jnp.asarray(images, jnp.float32)
@@ -245,7 +249,6 @@ class Adapter:
     data = self.prepare(images, labels)
     trainables = self.init(data)
     opt_state = self._adam.init(trainables)
-    weights = {k: jnp.float32(v) for k, v in self.weights().items()}
     schedule = self.schedule()
     bar = Progress(len(schedule), "adapt", every=10) if (
         progress and schedule) else None
@@ -256,11 +259,11 @@ class Adapter:
       on_step(0, data, trainables)
     for step, stage in enumerate(schedule):
       rates = jax.tree.map(jnp.float32, self._rates(trainables, stage))
+      weights = {k: jnp.float32(v) for k, v in self.weights(stage).items()}
       ref_index = jnp.asarray((step * per + np.arange(per)) % refs)
       trainables, opt_state, terms = self._step(
           trainables, opt_state, data, weights, rates,
-          jax.random.fold_in(jax.random.key(self.cfg.seed), step),
-          ref_index, stage=stage)
+          jax.random.fold_in(jax.random.key(self.cfg.seed), step), ref_index)
       total = float(sum(weights[k] * v for k, v in terms.items()))
       if not np.isfinite(total):
         raise FloatingPointError(f"adaptation loss is {total} at step {step}.")

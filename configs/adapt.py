@@ -23,14 +23,13 @@ Override on the command line: tools/adapt.py --config=configs/adapt.py:tiny
 
 import ml_collections
 
+import configs
+
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   presets = {"tiny": dict(calib=40, ident=80), "paper": dict(calib=200,
                                                                ident=500)}
-  if arg not in presets:
-    raise ValueError(f"configs/adapt.py: unknown argument {arg!r}; use one "
-                     f"of {sorted(presets)}.")
-  p = presets[arg]
+  p = configs.pick(presets, arg, "adapt")
   config = ml_collections.ConfigDict()
   config.preset = arg
   config.seed = 0
@@ -55,7 +54,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # decoder's attention (alpha / rank scaling).
   config.identity = ml_collections.ConfigDict(dict(
       steps=p["ident"], tokens=True, token_lr=1e-2, biases=True,
-      bias_lr=3e-3, geometry_biases=False, lora_rank=0, lora_alpha=1.0, lora_lr=3e-3))
+      bias_lr=3e-3, geometry_biases=False, lora_rank=0, lora_alpha=1.0,
+      lora_lr=3e-3))
   # references: cameras of the frozen model's renders (yaws up to
   # reference_yaw radians) x expressions (the inputs' motion codes mixed);
   # per_step of them are rendered each identity step. The magnitude priors

@@ -18,7 +18,8 @@ moved by --noise_translation of its distance, the focal scaled by
 held-out metrics (novel view x novel expression), the input-view fit, the
 camera error before and after, the step count and seconds, and with
 --curve_every the held-out PSNR along the steps. `--summary` prints the
-table of a results file (mean +- 95% CI over identities).
+table of a results file (mean +- 95% CI over identities); `--plot=PNG` with
+it draws the mean held-out PSNR (full and masked) against the steps.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 import numpy as np
+from PIL import Image
+from PIL import ImageDraw
 
 import configs
 from p4d_jax import user_errors
@@ -39,6 +42,7 @@ from p4d_jax.adaptation import fit
 from p4d_jax.data.synthheads import params as P
 from p4d_jax.evaluation import few_shot
 from p4d_jax.inference import avatar as avatar_lib
+from p4d_jax.media import atomic
 from p4d_jax.tasks import runs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,6 +65,7 @@ _NOISE_T = flags.DEFINE_float("noise_translation", 0.02, "Fraction of the "
                               "camera distance.")
 _NOISE_F = flags.DEFINE_float("noise_focal", 0.02, "Focal noise fraction.")
 _SUMMARY = flags.DEFINE_bool("summary", False, "Only print --out's table.")
+_PLOT = flags.DEFINE_string("plot", "", "With --summary: the curve's PNG.")
 
 VARIANTS = {
     "fusion": dict(cameras="noisy", set={"calibration.steps": 0,
@@ -152,10 +157,10 @@ def summary(path: str) -> list[str]:
       row = json.loads(line)
       groups[(row["variant"], row["k"])].append(row)
   lines = []
+  cell = lambda vals, d=2: "{:.{d}f} ± {:.{d}f}".format(  # noqa: E731
+      *few_shot.mean_ci(vals), d=d)
   for (name, k), rows in sorted(groups.items(), key=lambda x: (x[0][1],
                                                                x[0][0])):
-    cell = lambda vals, d=2: "{:.{d}f} ± {:.{d}f}".format(  # noqa: E731
-        *few_shot.mean_ci(vals), d=d)
     held = {m: [r["heldout"][m] for r in rows] for m in HEADLINE}
     lines.append(" | ".join([
         name, str(k), str(len(rows)), cell(held["psnr_masked"]),
@@ -165,7 +170,62 @@ def summary(path: str) -> list[str]:
         cell([r["camera_error_given"]["reprojection_px"] for r in rows]) +
         " → " + cell([r["camera_error"]["reprojection_px"] for r in rows]),
         f"{np.mean([r['seconds'] for r in rows]):.0f}"]))
+  fusion = {(r["identity"], k): r for (name, k), rows in groups.items()
+            if name == "fusion" for r in rows}
+  for (name, k), rows in sorted(groups.items()):
+    pairs = [(r, fusion[(r["identity"], k)]) for r in rows
+             if (r["identity"], k) in fusion and name != "fusion"]
+    if pairs:
+      delta = lambda m: [a["heldout"][m] - b["heldout"][m]  # noqa: E731
+                         for a, b in pairs]
+      lines.append(
+          f"{name} - fusion, K={k}, {len(pairs)} identities (paired): PSNR "
+          f"masked {cell(delta('psnr_masked'))}, full {cell(delta('psnr'))}"
+          f", depth error {cell(delta('depth_error'), 4)}; depth better "
+          f"for {sum(d < 0 for d in delta('depth_error'))}")
   return lines
+
+
+def plot_curve(path: str, out: str) -> str:
+  """Mean held-out PSNR (full: navy, masked: orange; bands: 95% CI) of the
+  rows with a curve, against the step, as a PNG."""
+  with open(path, encoding="utf-8") as f:
+    curves = [r["curve"] for r in map(json.loads, f)
+              if len(r.get("curve", ())) > 1]   # step 0 alone: no steps
+  if not curves:
+    raise user_errors.UserError(f"{path} has no curves (--curve_every).")
+  steps = np.array([c["step"] for c in curves[0]])
+  width, height, pad = 560, 340, 48
+  img = Image.new("RGB", (width, height), "white")
+  draw = ImageDraw.Draw(img)
+  stats = {m: np.array([few_shot.mean_ci([c[i][m] for c in curves])
+                        for i in range(len(steps))])
+           for m in ("psnr", "psnr_masked")}
+  low = min(v[:, 0].min() - v[:, 1].max() for v in stats.values())
+  high = max(v[:, 0].max() + v[:, 1].max() for v in stats.values())
+  to_x = lambda s: pad + (s - steps[0]) / max(steps[-1] - steps[0], 1) * (
+      width - 2 * pad)   # noqa: E731
+  to_y = lambda v: height - pad - (v - low) / (high - low) * (
+      height - 2 * pad)  # noqa: E731
+  draw.rectangle([pad, pad, width - pad, height - pad], outline="gray")
+  for colour, (name, v) in zip(("navy", "darkorange"), stats.items()):
+    band = [(to_x(s), to_y(m + c)) for s, (m, c) in zip(steps, v)]
+    band += [(to_x(s), to_y(m - c)) for s, (m, c) in zip(steps[::-1],
+                                                          v[::-1])]
+    draw.polygon(band, outline=colour)
+    draw.line([(to_x(s), to_y(m)) for s, (m, _) in zip(steps, v)],
+              fill=colour, width=2)
+    draw.text((to_x(steps[-1]) - 120, to_y(v[-1, 0]) - 16),
+              f"{name} {v[-1, 0]:.2f} dB", fill=colour)
+  for s in steps[::2]:
+    draw.text((to_x(s) - 8, height - pad + 6), str(int(s)), fill="black")
+  for v in np.linspace(low, high, 5):
+    draw.text((6, to_y(v) - 6), f"{v:.1f}", fill="black")
+  draw.text((pad, 14), f"held-out PSNR (dB) vs adaptation step, "
+            f"{len(curves)} identities, K=4, noisy cameras", fill="black")
+  with atomic.atomic_path(out) as tmp:
+    img.save(tmp, format="PNG")
+  return out
 
 
 def main(argv):
@@ -173,6 +233,8 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   if _SUMMARY.value:
     print("\n".join(summary(_OUT.value)))
+    if _PLOT.value:
+      print(plot_curve(_OUT.value, _PLOT.value))
     return
   run = runs.load_run(_RUN.value, defaults=configs.preset, task="psi4d")
   avatar = avatar_lib.Avatar(run.model, run.params)

@@ -213,8 +213,8 @@ def main(argv=None) -> dict:
       written["meshes"] = []
   summary = dict(workdir=os.path.abspath(src["model_dir"]), step=step,
                  source=src["note"], driving=driving.note, frames=count,
-                 image_size=size, prepare_s=round(src["prepare_s"], 3), **timing,
-                 outputs=written)
+                 image_size=size, prepare_s=round(src["prepare_s"], 3),
+                 **timing, outputs=written)
   atomic.write_json(os.path.join(args.out, "summary.json"), summary, indent=2)
   fps = timing["frames_per_s"]
   print(f"[reenact] {count} frames x 2 views; per-frame path "

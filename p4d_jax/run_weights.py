@@ -151,9 +151,12 @@ def read_config(path: str, task: str, how_to_make: str) -> dict:
   return config
 
 
-def write(path: str, config: dict, params, step: int = 0) -> str:
-  """A run directory holding `params` (as both params and ema) and
-  `config` (a dict with at least `task`): what converters write."""
+def write(path: str, config: dict, params, step: int = 0,
+          extra: dict | None = None) -> str:
+  """A run directory holding `params` (as both params and ema), the other
+  items of `extra` beside them (read back with `read_params(path, like,
+  item=NAME)`), and `config` (a dict with at least `task`): what converters
+  and tools/adapt.py write."""
   if "task" not in config:
     raise ValueError("write: the config must name its `task`.")
   os.makedirs(path, exist_ok=True)
@@ -163,7 +166,8 @@ def write(path: str, config: dict, params, step: int = 0) -> str:
       item_handlers={"state": ocp.StandardCheckpointHandler()})
   try:
     manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(dict(params=params, ema=params))),
+        state=ocp.args.StandardSave(dict(params=params, ema=params,
+                                         **(extra or {})))),
                  force=True)
     manager.wait_until_finished()
   finally:

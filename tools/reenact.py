@@ -2,6 +2,10 @@
 
   python tools/reenact.py --workdir=runs/psi4d_tiny --source=me.jpg \\
       --driving=talk.mp4 --out=outputs/reenact [--mesh=ply --mesh_every=8]
+  python tools/reenact.py --avatar=outputs/avatar_me --driving=talk.mp4
+
+--avatar animates an avatar that tools/adapt.py made from K photos (its
+own weights and source; no --workdir, no --source).
 
 Inputs (see p4d_jax/inference/media.py): an image, a video, a gif, a folder
 of frames, a clip from tools/preprocess.py, or a SynthHeads clip
@@ -31,6 +35,7 @@ from absl import logging
 
 import configs
 from p4d_jax import user_errors
+from p4d_jax.adaptation import saved
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import media
 from p4d_jax.inference import mesh
@@ -45,10 +50,12 @@ from p4d_jax.tasks import runs
 def parse_args(argv=None):
   p = user_errors.ArgumentParser(description=__doc__,
                               formatter_class=argparse.RawTextHelpFormatter)
-  p.add_argument("--workdir", "--run", dest="workdir", required=True,
+  p.add_argument("--workdir", "--run", dest="workdir",
                  help="a trained (or converted) Psi run")
   p.add_argument("--step", type=int, default=None, help="default: newest")
-  p.add_argument("--source", required=True)
+  p.add_argument("--source", help="the source portrait (with --workdir)")
+  p.add_argument("--avatar", help="an adapted avatar (tools/adapt.py) "
+                 "instead of --workdir and --source")
   p.add_argument("--source_frame", type=int, default=0)
   p.add_argument("--driving", required=True)
   p.add_argument("--out", default="outputs/reenact")
@@ -64,7 +71,43 @@ def parse_args(argv=None):
   p.add_argument("--mesh_resolution", type=int, default=96)
   p.add_argument("--mesh_level", type=float, default=mesh.DEFAULT_LEVEL)
   p.add_argument("--data_dir", default="", help="SynthHeads data sets")
-  return p.parse_args(argv)
+  args = p.parse_args(argv)
+  if bool(args.avatar) == bool(args.workdir or args.source) or not (
+      args.avatar or (args.workdir and args.source)):
+    raise user_errors.UserError(
+        "give --avatar=DIR, or --workdir=RUN with --source=IMAGE (not both).")
+  return args
+
+
+def load_source(args, load) -> dict:
+  """The avatar, its prepared source, the source image [S, S, 3] in
+  [-1, 1] and camera label [25], what it is, the model's directory and
+  step, and the seconds its source half took: from --avatar (made by
+  tools/adapt.py) or --workdir + --source (`load(spec, size, **kw)`)."""
+  if args.avatar:
+    run, prepared, about = saved.load(args.avatar, configs.preset)
+    return dict(
+        avatar=avatar_lib.Avatar(run.model, run.params), prepared=prepared,
+        image=image_io.to_float(saved.source_image(args.avatar)),
+        label=np.asarray(about["calibrated_labels"][0], np.float32),
+        note=f"{args.avatar}: an avatar adapted to {about['count']} "
+        "input(s)", model_dir=args.avatar, step=run.step, prepare_s=0.0)
+  run = runs.load_run(args.workdir, args.step, defaults=configs.preset,
+                      task="psi4d")
+  source = load(args.source, run.model.image_size,
+                max_frames=args.source_frame + 1)
+  if args.source_frame >= len(source.images):
+    raise user_errors.UserError(
+        f"{args.source} has {len(source.images)} frame(s); "
+        f"--source_frame={args.source_frame} is past them.")
+  avatar = avatar_lib.Avatar(run.model, run.params)
+  image = image_io.to_float(source.images[args.source_frame])
+  label = source.cameras[args.source_frame]
+  tic = time.perf_counter()
+  prepared = avatar.prepare(image, label)
+  return dict(avatar=avatar, prepared=prepared, image=image, label=label,
+              note=source.note, model_dir=args.workdir, step=run.step,
+              prepare_s=time.perf_counter() - tic)
 
 
 def render_all(avatar, prepared, driving: np.ndarray,
@@ -131,31 +174,20 @@ def main(argv=None) -> dict:
   args = parse_args(argv)
   logging.set_verbosity(logging.WARNING)
   user_errors.check_writable(args.out, "--out")   # before the rendering
-  run = runs.load_run(args.workdir, args.step, defaults=configs.preset,
-                      task="psi4d")
-  step = run.step
-  size = run.model.image_size
-  load = lambda spec, **kw: media.load(  # noqa: E731
+  load = lambda spec, size, **kw: media.load(  # noqa: E731
       spec, size, align=args.align == "on", face_index=args.face_index,
       data_dir=args.data_dir, **kw)
-  source = load(args.source, max_frames=args.source_frame + 1)
-  if args.source_frame >= len(source.images):
-    raise user_errors.UserError(
-        f"{args.source} has {len(source.images)} frame(s); "
-        f"--source_frame={args.source_frame} is past them.")
-  driving = load(args.driving, max_frames=args.max_frames or None)
-  print(f"[reenact] source: {source.note}\n[reenact] driving: {driving.note}"
-        f"\n[reenact] model: {args.workdir} step {step}", flush=True)
-
-  avatar = avatar_lib.Avatar(run.model, run.params)
-  src_image = image_io.to_float(source.images[args.source_frame])
-  tic = time.perf_counter()
-  prepared = avatar.prepare(src_image, source.cameras[args.source_frame])
-  prepare_s = time.perf_counter() - tic
+  src = load_source(args, load)
+  avatar, prepared, src_image = src["avatar"], src["prepared"], src["image"]
+  step = src["step"]
+  size = avatar.image_size
+  driving = load(args.driving, size, max_frames=args.max_frames or None)
+  print(f"[reenact] source: {src['note']}\n[reenact] driving: {driving.note}"
+        f"\n[reenact] model: {src['model_dir']} step {step}", flush=True)
   frames = image_io.to_float(driving.images)
   count = len(frames)
   cams = (driving.cameras if args.camera == "driving" else
-          np.repeat(source.cameras[args.source_frame][None], count, axis=0))
+          np.repeat(src["label"][None], count, axis=0))
   views = dict(result=cams,
                orbit=avatar_lib.orbit_labels(count, args.orbit_yaw))
   out, timing = render_all(avatar, prepared, frames, driving.cameras, views,
@@ -180,10 +212,10 @@ def main(argv=None) -> dict:
     except ValueError as err:   # e.g. an early checkpoint with no surface yet
       print(f"[reenact] no meshes: {err}", flush=True)
       written["meshes"] = []
-  summary = dict(workdir=os.path.abspath(args.workdir), step=step,
-                 source=source.note, driving=driving.note, frames=count,
-                 image_size=size, prepare_s=round(prepare_s, 3), **timing,
-                 outputs=written)
+  summary = dict(workdir=os.path.abspath(src["model_dir"]), step=step,
+                 source=src["note"], driving=driving.note, frames=count,
+                 image_size=size, prepare_s=round(src["prepare_s"], 3),
+                 **timing, outputs=written)
   atomic.write_json(os.path.join(args.out, "summary.json"), summary, indent=2)
   fps = timing["frames_per_s"]
   print(f"[reenact] {count} frames x 2 views; per-frame path "

@@ -66,6 +66,7 @@ class Avatar:
     self.model, self.params = model, params
     self.image_size = model.image_size
     self._prepare = jax.jit(self._prepare_fn)
+    self._codes = jax.jit(self._motion)
     self._render = jax.jit(self._render_fn)
     self._density = jax.jit(self._density_fn, static_argnames=("resolution",))
 
@@ -105,17 +106,27 @@ class Avatar:
     return self._prepare(self.params, jnp.asarray(source, jnp.float32),
                          self._label(label))
 
+  def motion_codes(self, frames: np.ndarray, labels: np.ndarray
+                   ) -> jax.Array:
+    """Frames [B, S, S, 3] in [-1, 1] with their camera labels [B, 25] ->
+    the motion source's codes [B, D]."""
+    self._check(frames, "motion")
+    return self._codes(self.params, jnp.asarray(frames, jnp.float32),
+                       jnp.asarray(labels, jnp.float32))
+
   def render(self, prepared: dict, driving: np.ndarray, labels: np.ndarray,
-             driving_labels: np.ndarray | None = None) -> dict:
+             driving_labels: np.ndarray | None = None, params=None) -> dict:
     """driving [B, S, S, 3] in [-1, 1], camera labels [B, 25] to render at,
     the driving frames' own [B, 25] (default: `labels`) -> numpy image
-    [B, S, S, 3] in [-1, 1], depth [B, n, n] and mask [B, n, n] in [-1, 1]."""
+    [B, S, S, 3] in [-1, 1], depth [B, n, n] and mask [B, n, n] in [-1, 1].
+    `params`: other parameters of the same model (an adapted avatar's;
+    default: this avatar's)."""
     self._check(driving, "driving")
     labels = jnp.asarray(labels, jnp.float32)
     c2w, intrinsics = cameras.unpack_label(labels)
     own = labels if driving_labels is None else jnp.asarray(driving_labels,
                                                             jnp.float32)
-    out = self._render(self.params, prepared,
+    out = self._render(self.params if params is None else params, prepared,
                        jnp.asarray(driving, jnp.float32), own, c2w, intrinsics)
     return {k: np.asarray(v) for k, v in out.items()}
 

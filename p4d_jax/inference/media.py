@@ -86,7 +86,7 @@ def centre_crop(frames: np.ndarray, size: int) -> np.ndarray:
 
 
 def _align(frames: np.ndarray, fps: float | None, size: int, where: str,
-           align: bool, face_index: int) -> Frames:
+           align: bool, face_index: int, require_face: bool) -> Frames:
   fps_out = fps or DEFAULT_FPS
   shape = f"{frames.shape[2]}x{frames.shape[1]}"
   reason = "alignment off"
@@ -98,6 +98,8 @@ def _align(frames: np.ndarray, fps: float | None, size: int, where: str,
                     fps_out, f"{where}: {len(frames)} frame(s) of {shape}, "
                     f"face aligned and posed, cropped to {size}x{size}")
     except (landmarks.NoFaceError, ImportError) as err:  # no face / no dlib
+      if require_face:
+        raise
       reason = str(err)
   label = avatar.view_label()
   return Frames(centre_crop(frames, size),
@@ -108,8 +110,11 @@ def _align(frames: np.ndarray, fps: float | None, size: int, where: str,
 
 
 def load(spec: str, size: int, *, align: bool = True, face_index: int = 0,
-         max_frames: int | None = None, data_dir: str = "") -> Frames:
-  """Frames of `spec` (see the module doc) at the model's `size`."""
+         max_frames: int | None = None, data_dir: str = "",
+         require_face: bool = False) -> Frames:
+  """Frames of `spec` (see the module doc) at the model's `size`.
+  `require_face`: an image or video frame without a face is an error
+  (instead of a centre crop with the frontal camera)."""
   if spec.startswith(SYNTHHEADS):
     out = _synthheads(spec, size, data_dir)
   elif os.path.isdir(spec) and os.path.exists(os.path.join(spec,
@@ -124,7 +129,7 @@ def load(spec: str, size: int, *, align: bool = True, face_index: int = 0,
     frames, fps = video_io.read_frames(spec)
     if max_frames:
       frames = frames[:max_frames]
-    out = _align(frames, fps, size, spec, align, face_index)
+    out = _align(frames, fps, size, spec, align, face_index, require_face)
   if max_frames:
     out = dataclasses.replace(out, images=out.images[:max_frames],
                               cameras=out.cameras[:max_frames])

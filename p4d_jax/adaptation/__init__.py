@@ -1,0 +1,2 @@
+"""Few-shot adaptation: K views of one person -> an adapted Psi avatar
+(tools/adapt.py)."""

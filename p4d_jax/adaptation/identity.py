@@ -1,0 +1,91 @@
+"""The identity stage's trainable sets, as deltas on a frozen Psi and its
+fused source state, each switchable (configs/adapt.py `identity`):
+
+  tokens  a residual [1, h, w, dim] on the fused neutral tokens. It passes
+          through the motion blocks, so it stays consistent across
+          expressions (a residual on the planes would bake in the inputs').
+  biases  deltas on the biases of the field decoder and the
+          super-resolution (`BIASES`); with `geometry_biases` off, those
+          that move the density (the decoder's hidden bias, the density
+          entry of its output bias) stay fixed.
+  lora    low-rank adapters W + (alpha / r) A B on q, kv and proj of the
+          motion blocks' and the tri-plane decoder's attention (`LORA`); B
+          starts at zero.
+
+Every delta starts at zero, so `apply` of fresh trainables returns the
+parameters and source state unchanged, bit for bit. `apply` is also how
+an adapted avatar is saved: the deltas merged into plain Psi parameters.
+"""
+
+from __future__ import annotations
+
+import re
+
+import jax
+import jax.numpy as jnp
+
+from p4d_jax import tree_paths
+
+BIASES = r"^(decoder|superresolution)/.*bias$"
+DENSITY_BIASES = ("decoder/hidden/bias", "decoder/output/bias")
+LORA = (r"^(encoder_canonical/trans_blocks_motion/\d+/attn[12]|"
+        r"generator_triplane/trans_blocks/\d+/attn)/(q|kv|proj)/kernel$")
+
+
+def init(params, source: dict, cfg, key: jax.Array) -> dict:
+  """Fresh trainables (zero deltas) for the sets `cfg` (the `identity`
+  section) switches on: {tokens, biases: {name: delta}, lora: {name: (A,
+  B)}}; a set that is off is absent."""
+  named = tree_paths.named_leaves(params)
+  out = {}
+  if cfg.tokens:
+    out["tokens"] = jnp.zeros_like(source["neutral"][:1])
+  if cfg.biases:
+    out["biases"] = {n: jnp.zeros_like(v) for n, v in named.items()
+                     if re.search(BIASES, n) and (
+                         cfg.geometry_biases or n != DENSITY_BIASES[0])}
+  if cfg.lora_rank > 0:
+    names = sorted(n for n in named if re.search(LORA, n))
+    keys = jax.random.split(key, len(names))
+    out["lora"] = {
+        n: (jax.random.normal(k, (named[n].shape[0], cfg.lora_rank)) /
+            jnp.sqrt(named[n].shape[0]),
+            jnp.zeros((cfg.lora_rank, named[n].shape[1])))
+        for n, k in zip(names, keys)}
+  return out
+
+
+def apply(params, source: dict, trainables: dict, lora_alpha: float = 1.0,
+          geometry_biases: bool = True) -> tuple[object, dict]:
+  """(Psi parameters, fused source state) with the deltas added: what the
+  adapted avatar renders with."""
+  biases = dict(trainables.get("biases", {}))
+  if not geometry_biases and DENSITY_BIASES[1] in biases:
+    # Column 0 of the field decoder's output is the density.
+    biases[DENSITY_BIASES[1]] = biases[DENSITY_BIASES[1]].at[0].set(0.0)
+  lora = trainables.get("lora", {})
+
+  def add(path, leaf):
+    name = tree_paths.path_name(path)
+    if name in biases:
+      return leaf + biases[name]
+    if name in lora:
+      a, b = lora[name]
+      return leaf + (lora_alpha / a.shape[1]) * (a @ b)
+    return leaf
+
+  params = jax.tree_util.tree_map_with_path(add, params)
+  if "tokens" in trainables:
+    source = dict(source, neutral=source["neutral"] + trainables["tokens"])
+  return params, source
+
+
+def magnitudes(trainables: dict) -> dict:
+  """Mean square of each set's delta ({tokens, biases, lora}: [])."""
+  out = {}
+  for name, tree in trainables.items():
+    leaves = jax.tree.leaves(tree if name != "lora" else
+                             {n: ab[1] for n, ab in tree.items()})
+    total = sum(jnp.sum(jnp.square(x)) for x in leaves)
+    out[name] = total / sum(x.size for x in leaves)
+  return out

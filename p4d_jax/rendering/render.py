@@ -216,11 +216,12 @@ def render_rays(field_fn: FieldFn,
     return _render_chunk(field_fn, cfg, depth_min, depth_max,
                          return_intermediates, **c)
 
-  if cfg.remat:
-    chunk_fn = jax.checkpoint(chunk_fn)
   if cfg.chunk_rays is None or cfg.chunk_rays >= n:
+    # One chunk: recomputing it would cost time and bound nothing.
     out = chunk_fn(flat)
   else:
+    if cfg.remat:
+      chunk_fn = jax.checkpoint(chunk_fn)
     size = cfg.chunk_rays
     count = -(-n // size)
     pad = count * size - n

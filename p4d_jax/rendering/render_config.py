@@ -51,8 +51,10 @@ class RenderConfig:
       by its rays, as Portrait4D) or "per_ray" (EG3D).
     white_background: add the residual transmittance to every channel.
     chunk_rays: rays per chunk (None renders all rays at once); chunks run
-      sequentially under lax.map, bounding memory for large images.
-    remat: recompute each chunk in the backward pass instead of storing it.
+      sequentially under lax.map. This bounds the forward's memory; a
+      gradient's memory is bounded only with `remat`.
+    remat: recompute each chunk in the backward pass instead of storing it
+      (only when there are several chunks).
     camera_convention: axis convention of cameras given to `render_image`.
   """
   num_coarse: int = 48

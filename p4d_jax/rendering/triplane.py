@@ -10,6 +10,8 @@ neighbour texel outside the plane contributes zero.
 For speed the planes are looked up as ONE flat table `[B * 3 * H * W, C]` with
 four row gathers per plane that are added elementwise: on CPU this is several
 times faster than gathering `[N, corners, C]` and reducing over the corners.
+Its gradient is a custom VJP that scatter-adds the twelve taps into one table
+cotangent (autodiff would build and add twelve zero tables).
 """
 
 from __future__ import annotations

@@ -6,10 +6,16 @@ import importlib
 import ml_collections
 
 
+# Tasks whose config file is not named after the task.
+_CONFIG_FILES = {"motion_extractor": "motion"}
+
+
 def preset(task: str, arg: str) -> ml_collections.ConfigDict:
-  """configs/<task>.py's get_config(arg): what a saved run of that task and
-  preset is laid over when it is loaded (`p4d_jax.tasks.runs.load_run`)."""
-  return importlib.import_module(f"configs.{task}").get_config(arg)
+  """The task's config file's get_config(arg) (configs/<task>.py unless
+  _CONFIG_FILES says otherwise): what a saved run of that task and preset is
+  laid over when it is loaded (`p4d_jax.tasks.runs.load_run`)."""
+  module = _CONFIG_FILES.get(task, task)
+  return importlib.import_module(f"configs.{module}").get_config(arg)
 
 
 def pick(presets: dict, arg: str, name: str):

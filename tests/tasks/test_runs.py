@@ -107,3 +107,9 @@ def test_precompute_tool_end_to_end(run_dir, synthheads_tiny, tmp_path):
   refused = tool(out, run_dir[0], synthheads_tiny, "--config.seed=1")
   assert refused.returncode == 2 and refused.stderr.count("\n") == 1
   assert "other settings (seed differ" in refused.stderr
+
+
+@pytest.mark.parametrize("task", sorted(runs.TASKS))
+def test_every_task_finds_the_config_file_its_runs_are_laid_over(task):
+  # A saved run records (task, preset); loading it needs that task's file.
+  assert configs.preset(task, "tiny").task == task

@@ -22,7 +22,10 @@ def test_demo_runs_every_stage_then_reuses_them(synthheads_tiny, tmp_path,
     assert os.path.getsize(first["outputs"][what]) > 0
   assert {line["group"] for line in first["metrics"]} == {"all", "same",
                                                           "cross"}
-  capsys.readouterr()
+  # SynthHeads source and driver: the jaw is read back over the clip.
+  assert first["jaw_follow"]["frames"] == len(
+      first["jaw_follow"]["driver_jaw"]) > 1
+  assert "jaw opening against the driver's" in capsys.readouterr().out
   again = demo.main(args)
   assert set(again["stage_s"]) == {"data"}   # the rest was done already
   assert "done already" in capsys.readouterr().out

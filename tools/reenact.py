@@ -20,7 +20,9 @@ Writes into --out:
   orbit.mp4     the animated head seen by a camera swinging left and right
   depth.mp4     the result's depth, near = yellow
   meshes/       frame_NNNNN.ply|obj every --mesh_every frames (--mesh)
-  summary.json  inputs, frames, the timings (FPS of the per-frame path)
+  summary.json  inputs, frames, the timings (FPS of the per-frame path);
+                with --jaw_follow (SynthHeads source and driver) the
+                correlation of the result's jaw opening with the driver's
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from absl import logging
 import configs
 from p4d_jax import user_errors
 from p4d_jax.adaptation import saved
+from p4d_jax.evaluation import jaw_follow
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import media
 from p4d_jax.inference import mesh
@@ -71,7 +74,15 @@ def parse_args(argv=None):
   p.add_argument("--mesh_resolution", type=int, default=96)
   p.add_argument("--mesh_level", type=float, default=mesh.DEFAULT_LEVEL)
   p.add_argument("--data_dir", default="", help="SynthHeads data sets")
+  p.add_argument("--jaw_follow", action="store_true",
+                 help="SynthHeads source and driver: read the result's jaw "
+                 "opening back (evaluation/jaw_follow.py) and report its "
+                 "correlation with the driver's")
   args = p.parse_args(argv)
+  if args.jaw_follow and (args.avatar or args.camera != "driving"):
+    raise user_errors.UserError(
+        "--jaw_follow compares the result with the exact SynthHeads head at "
+        "the driving camera: use --workdir and --source, --camera=driving.")
   if bool(args.avatar) == bool(args.workdir or args.source) or not (
       args.avatar or (args.workdir and args.source)):
     raise user_errors.UserError(
@@ -91,7 +102,8 @@ def load_source(args, load) -> dict:
         image=image_io.to_float(saved.source_image(args.avatar)),
         label=np.asarray(about["calibrated_labels"][0], np.float32),
         note=f"{args.avatar}: an avatar adapted to {about['count']} "
-        "input(s)", model_dir=args.avatar, step=run.step, prepare_s=0.0)
+        "input(s)", model_dir=args.avatar, step=run.step, prepare_s=0.0,
+        truth=None)
   run = runs.load_run(args.workdir, args.step, defaults=configs.preset,
                       task="psi4d")
   source = load(args.source, run.model.image_size,
@@ -107,7 +119,20 @@ def load_source(args, load) -> dict:
   prepared = avatar.prepare(image, label)
   return dict(avatar=avatar, prepared=prepared, image=image, label=label,
               note=source.note, model_dir=args.workdir, step=run.step,
-              prepare_s=time.perf_counter() - tic)
+              prepare_s=time.perf_counter() - tic, truth=source.truth)
+
+
+def jaw_follow_of(result: np.ndarray, source_truth: dict | None,
+                  driving) -> dict:
+  """The result frames [T, S, S, 3] in [-1, 1] read back as jaw openings
+  and correlated with the driver's (evaluation/jaw_follow.py)."""
+  expression = driving.truth["expression"]
+  read = jaw_follow.fitted_jaw((result + 1.0) / 2.0, source_truth,
+                               driving.cameras, expression)
+  follow = jaw_follow.correlation(expression[:, jaw_follow.JAW], read)
+  return dict(follow, result_jaw=[round(float(v), 4) for v in read],
+              driver_jaw=[round(float(v), 4)
+                          for v in expression[:, jaw_follow.JAW]])
 
 
 def render_all(avatar, prepared, driving: np.ndarray,
@@ -182,6 +207,11 @@ def main(argv=None) -> dict:
   step = src["step"]
   size = avatar.image_size
   driving = load(args.driving, size, max_frames=args.max_frames or None)
+  if args.jaw_follow and (src["truth"] is None or driving.truth is None):
+    raise user_errors.UserError(
+        "--jaw_follow needs SynthHeads clips as --source and --driving "
+        "(synthheads:clips/...): only they carry the exact head and "
+        "expressions.")
   print(f"[reenact] source: {src['note']}\n[reenact] driving: {driving.note}"
         f"\n[reenact] model: {src['model_dir']} step {step}", flush=True)
   frames = image_io.to_float(driving.images)
@@ -216,6 +246,12 @@ def main(argv=None) -> dict:
                  source=src["note"], driving=driving.note, frames=count,
                  image_size=size, prepare_s=round(src["prepare_s"], 3),
                  **timing, outputs=written)
+  if args.jaw_follow:
+    summary["jaw_follow"] = follow = jaw_follow_of(
+        out["result"]["image"], src["truth"], driving)
+    print(f"[reenact] jaw follow: r {follow['r']:.3f}, slope "
+          f"{follow['slope']:.3f} over {follow['frames']} frames (the "
+          "result's jaw opening read back against the driver's)", flush=True)
   atomic.write_json(os.path.join(args.out, "summary.json"), summary, indent=2)
   fps = timing["frames_per_s"]
   print(f"[reenact] {count} frames x 2 views; per-frame path "

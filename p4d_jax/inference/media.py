@@ -38,6 +38,9 @@ class Frames:
   cameras: np.ndarray   # float32 [T, 25] head-frame camera labels
   fps: float
   note: str             # where the frames came from and what was done
+  # SynthHeads clips only: the exact head (identity, lighting, background)
+  # and per-frame expression [T, 6] (evaluation/jaw_follow.py reads them).
+  truth: dict | None = None
 
 
 def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
@@ -56,15 +59,18 @@ def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
     raise UserError(f"{spec!r}: the set has clips 0..{len(ds) - 1}.")
   ex = ds[index]
   images, labels = np.asarray(ex["image"]), np.asarray(ex["camera"], np.float32)
+  truth = {k: np.asarray(ex[k], np.float32)
+           for k in ("identity", "lighting", "background", "expression")}
   if frame:
     if not 0 <= frame[0] < len(images):
       raise UserError(f"{spec!r}: clip {index} has frames "
                        f"0..{len(images) - 1}.")
-    images, labels = images[frame[0]:frame[0] + 1], labels[frame[0]:
-                                                          frame[0] + 1]
+    pick = slice(frame[0], frame[0] + 1)
+    images, labels = images[pick], labels[pick]
+    truth["expression"] = truth["expression"][pick]
   _check_size(images, size, spec)
   return Frames(images, labels, builders.SIZES[set_size].fps,
-                f"{spec}: {len(images)} frame(s) with exact cameras")
+                f"{spec}: {len(images)} frame(s) with exact cameras", truth)
 
 
 def _check_size(images: np.ndarray, size: int, where: str):
@@ -131,6 +137,8 @@ def load(spec: str, size: int, *, align: bool = True, face_index: int = 0,
       frames = frames[:max_frames]
     out = _align(frames, fps, size, spec, align, face_index, require_face)
   if max_frames:
+    truth = out.truth and dict(out.truth,
+                               expression=out.truth["expression"][:max_frames])
     out = dataclasses.replace(out, images=out.images[:max_frames],
-                              cameras=out.cameras[:max_frames])
+                              cameras=out.cameras[:max_frames], truth=truth)
   return out

@@ -10,6 +10,7 @@ import pytest
 
 import configs
 from p4d_jax.inference import avatar as avatar_lib
+from p4d_jax.inference import media
 from p4d_jax.inference import mesh
 from p4d_jax.rendering import cameras
 from p4d_jax.tasks import runs
@@ -96,6 +97,29 @@ def test_reenact_tool_writes_videos_meshes_and_a_summary(psi4d_small_run,
   assert json.loads((out / "summary.json").read_text())["frames"] == 5
 
 
+@pytest.mark.slow
+def test_reenact_reads_the_jaw_back_on_synthheads_clips(psi4d_small_run,
+                                                        synthheads_tiny,
+                                                        tmp_path):
+  summary = reenact.main([
+      f"--workdir={psi4d_small_run[0]}", f"--data_dir={synthheads_tiny}",
+      "--source=synthheads:clips/tiny/test:0:0",
+      "--driving=synthheads:clips/tiny/test:1", "--max_frames=4",
+      "--batch=4", f"--out={tmp_path}", "--jaw_follow"])
+  follow = summary["jaw_follow"]
+  driver = media.load("synthheads:clips/tiny/test:1", 32, max_frames=4,
+                      data_dir=synthheads_tiny).truth["expression"][:, 0]
+  np.testing.assert_allclose(follow["driver_jaw"], driver, atol=1e-4)
+  assert follow["frames"] == len(follow["result_jaw"]) == 4
+  assert all(0.0 <= v <= 1.0 for v in follow["result_jaw"])
+  assert np.isfinite([follow["r"], follow["slope"]]).all()
+  with pytest.raises(ValueError, match="needs SynthHeads clips"):
+    reenact.main([f"--workdir={psi4d_small_run[0]}", f"--out={tmp_path}",
+                  f"--data_dir={synthheads_tiny}", "--jaw_follow",
+                  "--source=synthheads:clips/tiny/test:0:0",
+                  f"--driving={tmp_path / 'reenact.mp4'}"])
+
+
 def test_reenact_explains_bad_inputs(psi4d_small_run, tmp_path):
   notes = tmp_path / "notes.txt"
   notes.write_text("not an image")
@@ -106,3 +130,5 @@ def test_reenact_explains_bad_inputs(psi4d_small_run, tmp_path):
     reenact.main(common + ["--source=missing.mp4", "--driving=missing.mp4"])
   with pytest.raises(FileNotFoundError, match="not a run directory"):
     reenact.main([f"--workdir={tmp_path}", "--source=a", "--driving=b"])
+  with pytest.raises(ValueError, match="--jaw_follow compares"):
+    reenact.main(["--avatar=a", "--driving=b", "--jaw_follow"])

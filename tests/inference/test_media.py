@@ -36,6 +36,15 @@ def test_synthheads_clips_come_with_their_exact_cameras(synthheads_tiny):
   assert clip.images.shape == (8, 32, 32, 3) and clip.cameras.shape == (8, 25)
   np.testing.assert_array_equal(one.images[0], clip.images[5])
   np.testing.assert_array_equal(one.cameras[0], clip.cameras[5])
+  # The exact head and expressions travel with the frames they belong to.
+  assert clip.truth["expression"].shape == (8, 6)
+  np.testing.assert_array_equal(one.truth["expression"][0],
+                                clip.truth["expression"][5])
+  np.testing.assert_array_equal(one.truth["identity"], clip.truth["identity"])
+  three = media.load("synthheads:clips/tiny/test:1", 32, max_frames=3,
+                     data_dir=synthheads_tiny)
+  np.testing.assert_array_equal(three.truth["expression"],
+                                clip.truth["expression"][:3])
   with pytest.raises(ValueError, match="has frames 0..7"):
     media.load("synthheads:clips/tiny/test:1:9", 32, data_dir=synthheads_tiny)
   with pytest.raises(ValueError, match="model takes 64x64"):

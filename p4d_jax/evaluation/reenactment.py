@@ -165,11 +165,13 @@ class ReenactmentEvaluator:
             a[None], c[None]))(pred[:, 0], target[:, 0]),
         baseline_psnr=image_metrics.psnr(to01(batch["image"]),
                                          to01(target[:, 0])),
-        depth_error=jnp.mean(depth, axis=1), image=pred[:, 0])
+        depth_error=jnp.mean(depth, axis=1), image=pred[:, 0],
+        static_image=per_view(static["image"])[:, 0])
 
   def per_pair(self, params) -> dict:
-    """Per-pair metrics [P] (the names in the module doc) and the results
-    `image` [P, S, S, 3] in [-1, 1]."""
+    """Per-pair metrics [P] (the names in the module doc), the results
+    `image` and the source-driven controls `static_image` [P, S, S, 3] in
+    [-1, 1] at the driving camera."""
     return eval_runs.render_all(
         self._render, params,
         {k: v for k, v in self.fields.items() if k in _RENDER_FIELDS},

@@ -167,3 +167,15 @@ def test_synthheads_mode_evaluates_a_psi_run(psi4d_small_run, synthheads_tiny,
   assert by["all"]["apd"] >= 0 and np.isfinite(by["all"]["aed"])
   page = (tmp_path / "report.html").read_text()
   assert "source | driving | result | target" in page
+
+
+@pytest.mark.slow
+def test_expression_table_tool_on_a_psi_run(psi4d_small_run, synthheads_tiny):
+  from tools import expression_table  # pylint: disable=import-outside-toplevel
+  (line,) = expression_table.main([
+      f"--run=small={psi4d_small_run[0]}", "--synthheads_size=tiny",
+      f"--data_dir={synthheads_tiny}", "--pairs=4", "--pairs_kind=all"])
+  assert line["pairs"] == 4 and line["run"] == "small"
+  assert np.isfinite(line["mouth_gain"]["mean"])
+  assert line["mouth_gain"]["low"] <= line["mouth_gain"]["high"]
+  assert line["jaw_error_pairs"] >= 0

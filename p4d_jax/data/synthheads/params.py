@@ -155,7 +155,8 @@ def random_expression(rng: np.random.Generator) -> np.ndarray:
 
 # Independent random streams per purpose, so adding one never shifts another.
 STREAMS = dict(identity=1, expression=2, lighting=3, background=4, camera=5,
-               motion=6, pairs=7, extractor=8, ceiling=9)
+               motion=6, pairs=7, extractor=8, ceiling=9, speech=10,
+               speech_order=11)
 
 # Held-out identities (evaluation) are numbered from here, far from training's.
 HELD_OUT_OFFSET = 1_000_000

@@ -135,6 +135,14 @@ class ExtractorSizes:
   outputs: int = 6                       # SynthHeads' expression parameters
 
 
+@dataclasses.dataclass(frozen=True)
+class Audio2MotionSizes:
+  """models/audio2motion.py: speech features -> per-frame expressions."""
+  width: int = 64                         # channels of every temporal conv
+  dilations: tuple[int, ...] = (1, 2, 4, 8)   # residual blocks at frame rate
+  outputs: int = 6                        # SynthHeads' expression parameters
+
+
 # config.model's keys that are not sizes: how the model computes, not what.
 MEMORY_KEYS = ("compute_dtype", "remat")
 

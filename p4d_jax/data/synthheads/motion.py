@@ -52,7 +52,7 @@ def _speech_envelope(rng, times, segment):
   return env
 
 
-def _blinks(rng, times, interval, duration):
+def blinks(rng, times, interval, duration):
   """Blink curves [T] for each eye: raised-cosine closures, rarely a wink."""
   left, right = np.zeros_like(times), np.zeros_like(times)
   t = rng.uniform(0, interval[1])
@@ -87,7 +87,7 @@ def clip_motion(rng: np.random.Generator, frames: int, fps: float,
   brow = 0.15 * talking + smooth_curve(rng, times, 0.35, (0.2, 0.6))
   pucker = 0.3 * talking * np.sin(np.pi * rate * 0.5 * times) + \
       smooth_curve(rng, times, 0.3, (0.15, 0.5))
-  blink_left, blink_right = _blinks(rng, times, r.blink_interval,
+  blink_left, blink_right = blinks(rng, times, r.blink_interval,
                                     r.blink_duration)
   expression = np.stack([jaw, smile, blink_left, blink_right, brow, pucker], -1)
   low = np.array([p.low for p in P.EXPRESSION])

@@ -1,0 +1,154 @@
+"""Audio to motion measured on held-out SynthHeads clips with exact ground
+truth (p4d_jax/evaluation/talking_heads.py): one JSON line per figure and
+method.
+
+  python tools/bench_audio2motion.py --run=runs/a2m_tiny [--clips=16 \\
+      --every=2 --resolution=64 --supersample=1] [--psi=runs/psi4d_oracle]
+
+The held-out clips are SynthHeads identities the model never heard (their
+own motion and voice, `data.speech_clips.held_out`). Methods:
+  model          the run's prediction from the clip's speech
+  mean_motion    every frame the mean expression of 256 training clips
+  another_clip   the exact motion of the next held-out clip (chance level)
+Figures:
+  parameters     jaw_open / smile / pucker: correlation and mean absolute
+                 error against the exact track (raw units), all frames
+  offset         the lag (frames, + = motion late) that best lines the jaw
+                 track up with the audio's RMS, and the correlation there
+  mouth_psnr     mouth-region PSNR through SynthHeads' EXACT renderer (the
+                 exact frame vs the same frame with the method's mouth
+                 parameters), every --every-th frame; the gain over
+                 another_clip with its 95% paired bootstrap interval
+  psi_mouth_psnr (--psi, a motion.kind oracle or pretrained Psi run) the
+                 same through Psi: each clip's first frame as the source,
+                 driven by the method's codes at the clip's cameras, against
+                 the exact frames
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+import configs
+from p4d_jax import user_errors
+from p4d_jax.data import speech_clips
+from p4d_jax.data.synthheads import examples
+from p4d_jax.data.synthheads import params as P
+from p4d_jax.evaluation import image_metrics
+from p4d_jax.evaluation import lip_sync
+from p4d_jax.evaluation import paired_stats
+from p4d_jax.evaluation import talking_heads
+from p4d_jax.inference import avatar as avatar_lib
+from p4d_jax.inference import talking
+from p4d_jax.models import audio2motion
+from p4d_jax.tasks import runs
+
+
+def parse_args(argv=None):
+  p = user_errors.ArgumentParser(description=__doc__)
+  p.add_argument("--run", required=True, help="an audio2motion run")
+  p.add_argument("--clips", type=int, default=16, help="held-out clips")
+  p.add_argument("--every", type=int, default=2,
+                 help="render every N-th frame for the PSNR figures")
+  p.add_argument("--resolution", type=int, default=64)
+  p.add_argument("--supersample", type=int, default=1)
+  p.add_argument("--psi", default="", help="a Psi run (oracle/pretrained)")
+  args = p.parse_args(argv)
+  if args.clips < 2 or args.every < 1:
+    raise user_errors.UserError("--clips must be >= 2 and --every >= 1.")
+  return args
+
+
+def emit(**line):
+  print(json.dumps(line), flush=True)
+
+
+def methods(args, held: dict) -> dict:
+  """{method: raw tracks [C, T, 6]} (see the module)."""
+  talker = talking.Talker(*audio2motion.load(args.run))
+  model = np.stack([P.raw_expression(talker.standardised(w))
+                    for w in held["wave"]])
+  settings = speech_clips.SpeechSettings()
+  train = np.stack([speech_clips.clip(settings, i)["expression"]
+                    for i in range(256)])
+  mean = np.broadcast_to(train.mean((0, 1)), held["raw"].shape)
+  return dict(model=model, mean_motion=np.array(mean),
+              another_clip=np.roll(held["raw"], 1, axis=0))
+
+
+def psi_psnr(args, held: dict, tracks: dict, frames: np.ndarray) -> dict:
+  """{method: mouth PSNR [C * F] through Psi} (`psi_mouth_psnr`)."""
+  run = runs.load_run(args.psi, defaults=configs.preset, task="psi4d")
+  if run.config.motion.kind not in ("oracle", "pretrained"):
+    raise user_errors.UserError(
+        f"--psi {args.psi} is a motion.kind={run.config.motion.kind} run; "
+        "give an oracle or pretrained one.")
+  avatar = avatar_lib.Avatar(run.model, run.params)
+  spec = examples.Spec(resolution=run.model.image_size,
+                       supersample=args.supersample)
+  target, mask = talking_heads.render_frames(spec, held["ident"], held["raw"],
+                                             frames)
+  out = {name: [] for name in tracks}
+  for c, ident in enumerate(held["ident"]):
+    scenes, world = examples.clip_scenes(spec, int(ident))
+    source = examples.render_raw(spec, scenes[:1], world[:1])["rgb"][0]
+    labels = talking_heads.frame_labels(scenes, world, frames)
+    # An oracle source reads its first frame's exact expression.
+    code = (avatar.expression_codes(P.standardise_expression(
+        held["raw"][c, :1]))[0]
+            if run.model.motion_reads == "expression" else None)
+    prepared = avatar.prepare(
+        source * 2.0 - 1.0, talking_heads.frame_labels(scenes, world, [0])[0],
+        code=code)
+    rows = slice(c * len(frames), (c + 1) * len(frames))
+    for name, track in tracks.items():
+      mouth = talking_heads.with_mouth(held["raw"][c], track[c])[frames]
+      got = avatar.render_codes(prepared, avatar.expression_codes(
+          P.standardise_expression(mouth)), labels)
+      out[name].append(np.asarray(image_metrics.masked_psnr(
+          (got["image"] + 1) / 2, target[rows], mask[rows])))
+  return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def report_psnr(figure: str, psnr: dict, **extra):
+  for name, values in psnr.items():
+    line = dict(figure=figure, method=name, psnr=float(values.mean()),
+                frames=len(values), **extra)
+    if name != "another_clip":
+      line["gain_over_another_clip"] = paired_stats.bootstrap_mean(
+          values - psnr["another_clip"])
+    emit(**line)
+
+
+def main(argv=None):
+  args = parse_args(argv)
+  tic = time.time()
+  settings = speech_clips.SpeechSettings()
+  held = speech_clips.held_out(settings, args.clips)
+  tracks = methods(args, held)
+  envelope = lip_sync.frame_envelope(held["wave"], settings.samples_per_frame)
+  for name, track in tracks.items():
+    emit(figure="parameters", method=name, clips=args.clips,
+         **talking_heads.parameter_scores(track, held["raw"]))
+    corr = lip_sync.lag_correlations(track[..., 0], envelope)
+    best = max(corr, key=corr.get)
+    emit(figure="offset", method=name, offset_frames=best,
+         corr_at_offset=corr[best], corr_at_0=corr[0])
+  frames = np.arange(0, settings.frames, args.every)
+  spec = examples.Spec(resolution=args.resolution,
+                       supersample=args.supersample)
+  report_psnr("mouth_psnr", talking_heads.mouth_psnr(
+      spec, held["ident"], held["raw"], tracks, frames),
+      resolution=args.resolution, supersample=args.supersample,
+      renderer="synthheads exact")
+  if args.psi:
+    report_psnr("psi_mouth_psnr", psi_psnr(args, held, tracks, frames),
+                psi=args.psi)
+  emit(figure="seconds", value=round(time.time() - tic, 1))
+
+
+if __name__ == "__main__":
+  user_errors.run(main)

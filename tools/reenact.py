@@ -16,7 +16,8 @@ run (configs/audio2motion.py) turns it into SynthHeads' 6 expression
 parameters at 12.5 frames a second, which Psi reads as its motion when its
 motion.kind is oracle or pretrained (the extractor's output space). Any
 file ffmpeg decodes (WAV at any rate and sample format, MP3), mixed to
-mono and resampled to 16 kHz. Blinks are painted in at --blink_rate per
+mono and resampled to 16 kHz, or a SynthHeads clip's own speech
+(`--audio=synthheads:clips/demo/test:3`). Blinks are painted in at --blink_rate per
 second, --mouth_amp scales the jaw; the head keeps the source's camera, or
 follows the cameras of --pose_from (a video, played forwards and backwards
 as long as the audio lasts).
@@ -236,7 +237,9 @@ def talk(args, src: dict, load) -> tuple[dict, dict, str, int]:
         f"{src['model_dir']} is a motion.kind={kind} run; --audio makes "
         "SynthHeads' 6 expression parameters, which only oracle and "
         "pretrained runs read as motion: use one of those.")
-  wave = audio_io.read_audio(args.audio)
+  wave = (media.synthheads_speech(args.audio, args.data_dir)
+          if args.audio.startswith(media.SYNTHHEADS)
+          else audio_io.read_audio(args.audio))
   talker = talking.Talker(*audio2motion.load(args.audio_model))
   raw = talker.expressions(wave, args.blink_rate, args.mouth_amp)
   if args.max_frames:

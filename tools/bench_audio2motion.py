@@ -23,6 +23,9 @@ Figures:
                  same through Psi: each clip's first frame as the source,
                  driven by the method's codes at the clip's cameras, against
                  the exact frames
+  video          (--video=MP4) the first held-out clip with its speech:
+                 exact render | exact renderer, the model's mouth | (--psi)
+                 Psi, the model's mouth
 """
 
 from __future__ import annotations
@@ -43,6 +46,10 @@ from p4d_jax.evaluation import paired_stats
 from p4d_jax.evaluation import talking_heads
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import talking
+from p4d_jax.media import atomic
+from p4d_jax.media import audio_io
+from p4d_jax.media import image_io
+from p4d_jax.media import video_io
 from p4d_jax.models import audio2motion
 from p4d_jax.tasks import runs
 
@@ -56,6 +63,8 @@ def parse_args(argv=None):
   p.add_argument("--resolution", type=int, default=64)
   p.add_argument("--supersample", type=int, default=1)
   p.add_argument("--psi", default="", help="a Psi run (oracle/pretrained)")
+  p.add_argument("--video", default="", help="an mp4 of the first held-out "
+                 "clip with its speech (see the module)")
   args = p.parse_args(argv)
   if args.clips < 2 or args.every < 1:
     raise user_errors.UserError("--clips must be >= 2 and --every >= 1.")
@@ -79,38 +88,77 @@ def methods(args, held: dict) -> dict:
               another_clip=np.roll(held["raw"], 1, axis=0))
 
 
-def psi_psnr(args, held: dict, tracks: dict, frames: np.ndarray) -> dict:
-  """{method: mouth PSNR [C * F] through Psi} (`psi_mouth_psnr`)."""
-  run = runs.load_run(args.psi, defaults=configs.preset, task="psi4d")
-  if run.config.motion.kind not in ("oracle", "pretrained"):
-    raise user_errors.UserError(
-        f"--psi {args.psi} is a motion.kind={run.config.motion.kind} run; "
-        "give an oracle or pretrained one.")
-  avatar = avatar_lib.Avatar(run.model, run.params)
-  spec = examples.Spec(resolution=run.model.image_size,
-                       supersample=args.supersample)
-  target, mask = talking_heads.render_frames(spec, held["ident"], held["raw"],
-                                             frames)
-  out = {name: [] for name in tracks}
-  for c, ident in enumerate(held["ident"]):
-    scenes, world = examples.clip_scenes(spec, int(ident))
-    source = examples.render_raw(spec, scenes[:1], world[:1])["rgb"][0]
-    labels = talking_heads.frame_labels(scenes, world, frames)
+class PsiDriver:
+  """A Psi run (motion.kind oracle or pretrained) animating each held-out
+  clip's first frame with expression tracks, at the clip's cameras."""
+
+  def __init__(self, path: str, supersample: int):
+    run = runs.load_run(path, defaults=configs.preset, task="psi4d")
+    if run.config.motion.kind not in ("oracle", "pretrained"):
+      raise user_errors.UserError(
+          f"--psi {path} is a motion.kind={run.config.motion.kind} run; "
+          "give an oracle or pretrained one.")
+    self.avatar = avatar_lib.Avatar(run.model, run.params)
+    self.reads = run.model.motion_reads
+    self.spec = examples.Spec(resolution=run.model.image_size,
+                              supersample=supersample)
+
+  def render(self, ident: int, exact: np.ndarray, track: np.ndarray,
+             frames: np.ndarray) -> np.ndarray:
+    """Clip `ident` (exact raw track [T, 6]) driven by the mouth of
+    `track` [T, 6] at `frames` -> images [F, S, S, 3] in [0, 1]."""
+    scenes, world = examples.clip_scenes(self.spec, int(ident))
+    source = examples.render_raw(self.spec, scenes[:1], world[:1])["rgb"][0]
     # An oracle source reads its first frame's exact expression.
-    code = (avatar.expression_codes(P.standardise_expression(
-        held["raw"][c, :1]))[0]
-            if run.model.motion_reads == "expression" else None)
-    prepared = avatar.prepare(
+    code = (self.avatar.expression_codes(
+        P.standardise_expression(exact[:1]))[0]
+            if self.reads == "expression" else None)
+    prepared = self.avatar.prepare(
         source * 2.0 - 1.0, talking_heads.frame_labels(scenes, world, [0])[0],
         code=code)
+    mouth = talking_heads.with_mouth(exact, track)[frames]
+    got = self.avatar.render_codes(
+        prepared, self.avatar.expression_codes(
+            P.standardise_expression(mouth)),
+        talking_heads.frame_labels(scenes, world, frames))
+    return (got["image"] + 1.0) / 2.0
+
+
+def psi_psnr(psi: PsiDriver, held: dict, tracks: dict,
+             frames: np.ndarray) -> dict:
+  """{method: mouth PSNR [C * F] through Psi} (`psi_mouth_psnr`)."""
+  target, mask = talking_heads.render_frames(psi.spec, held["ident"],
+                                             held["raw"], frames)
+  out = {name: [] for name in tracks}
+  for c, ident in enumerate(held["ident"]):
     rows = slice(c * len(frames), (c + 1) * len(frames))
     for name, track in tracks.items():
-      mouth = talking_heads.with_mouth(held["raw"][c], track[c])[frames]
-      got = avatar.render_codes(prepared, avatar.expression_codes(
-          P.standardise_expression(mouth)), labels)
+      got = psi.render(ident, held["raw"][c], track[c], frames)
       out[name].append(np.asarray(image_metrics.masked_psnr(
-          (got["image"] + 1) / 2, target[rows], mask[rows])))
+          got, target[rows], mask[rows])))
   return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def write_example(path: str, spec: examples.Spec, held: dict, tracks: dict,
+                  psi: PsiDriver | None) -> str:
+  """The first held-out clip, every frame, with its speech: the exact
+  render | the exact renderer with the model's mouth | (--psi) Psi driven
+  by the model's mouth."""
+  frames = np.arange(held["raw"].shape[1])
+  ident, exact, model = held["ident"][:1], held["raw"][:1], tracks["model"][:1]
+  panels = [talking_heads.render_frames(spec, ident, exact, frames)[0],
+            talking_heads.render_frames(
+                spec, ident, talking_heads.with_mouth(exact, model),
+                frames)[0]]
+  if psi is not None:
+    panels.append(psi.render(ident[0], exact[0], model[0], frames))
+  side = image_io.to_uint8(np.concatenate(panels, axis=2) * 2.0 - 1.0)
+  silent = atomic.temp_beside(path)
+  try:
+    video_io.write_video(silent, side, talking.FPS)
+    return audio_io.mux(silent, held["wave"][0], path)
+  finally:
+    atomic.discard(silent)
 
 
 def report_psnr(figure: str, psnr: dict, **extra):
@@ -133,6 +181,9 @@ def main(argv=None):
   for name, track in tracks.items():
     emit(figure="parameters", method=name, clips=args.clips,
          **talking_heads.parameter_scores(track, held["raw"]))
+    if np.ptp(track[..., 0]) == 0:   # a constant jaw has no offset
+      emit(figure="offset", method=name, offset_frames=None)
+      continue
     corr = lip_sync.lag_correlations(track[..., 0], envelope)
     best = max(corr, key=corr.get)
     emit(figure="offset", method=name, offset_frames=best,
@@ -144,9 +195,13 @@ def main(argv=None):
       spec, held["ident"], held["raw"], tracks, frames),
       resolution=args.resolution, supersample=args.supersample,
       renderer="synthheads exact")
-  if args.psi:
-    report_psnr("psi_mouth_psnr", psi_psnr(args, held, tracks, frames),
+  psi = PsiDriver(args.psi, args.supersample) if args.psi else None
+  if psi is not None:
+    report_psnr("psi_mouth_psnr", psi_psnr(psi, held, tracks, frames),
                 psi=args.psi)
+  if args.video:
+    emit(figure="video", path=write_example(args.video, spec, held, tracks,
+                                            psi))
   emit(figure="seconds", value=round(time.time() - tic, 1))
 
 

@@ -227,7 +227,22 @@ def ping_pong(count: int, length: int) -> np.ndarray:
   return cycle[np.arange(count) % len(cycle)]
 
 
-def talk(args, src: dict, load) -> tuple[dict, dict, str, int]:
+def read_speech(args) -> tuple[np.ndarray, talking.Talker]:
+  """--audio and --audio_model, read and checked before any model runs."""
+  wave = (media.synthheads_speech(args.audio, args.data_dir)
+          if args.audio.startswith(media.SYNTHHEADS)
+          else audio_io.read_audio(args.audio))
+  frame = audio_io.RATE / talking.FPS
+  if len(wave) < frame:
+    raise user_errors.UserError(
+        f"{args.audio}: {len(wave) / audio_io.RATE:.3f} s of audio is "
+        f"shorter than one video frame ({frame / audio_io.RATE} s); give "
+        "a longer recording.")
+  return wave, talking.Talker(*audio2motion.load(args.audio_model))
+
+
+def talk(args, src: dict, load, wave: np.ndarray, talker: talking.Talker
+         ) -> tuple[dict, dict, str, int]:
   """--audio: speech -> expressions -> the rendered views and talk.mp4.
   Returns (written files, timings, what drove it, frames)."""
   avatar = src["avatar"]
@@ -237,10 +252,6 @@ def talk(args, src: dict, load) -> tuple[dict, dict, str, int]:
         f"{src['model_dir']} is a motion.kind={kind} run; --audio makes "
         "SynthHeads' 6 expression parameters, which only oracle and "
         "pretrained runs read as motion: use one of those.")
-  wave = (media.synthheads_speech(args.audio, args.data_dir)
-          if args.audio.startswith(media.SYNTHHEADS)
-          else audio_io.read_audio(args.audio))
-  talker = talking.Talker(*audio2motion.load(args.audio_model))
   raw = talker.expressions(wave, args.blink_rate, args.mouth_amp)
   if args.max_frames:
     raw = raw[:args.max_frames]
@@ -284,6 +295,7 @@ def main(argv=None) -> dict:
   load = lambda spec, size, **kw: media.load(  # noqa: E731
       spec, size, align=args.align == "on", face_index=args.face_index,
       data_dir=args.data_dir, **kw)
+  speech = read_speech(args) if args.audio else None
   src = load_source(args, load)
   avatar, prepared, src_image = src["avatar"], src["prepared"], src["image"]
   step = src["step"]
@@ -291,7 +303,7 @@ def main(argv=None) -> dict:
   print(f"[reenact] source: {src['note']}\n[reenact] model: "
         f"{src['model_dir']} step {step}", flush=True)
   if args.audio:
-    written, timing, driven_by, count = talk(args, src, load)
+    written, timing, driven_by, count = talk(args, src, load, *speech)
     return finish(args, src, driven_by, count, size, timing, written)
   driving = load(args.driving, size, max_frames=args.max_frames or None)
   print(f"[reenact] driving: {driving.note}", flush=True)

@@ -91,7 +91,7 @@ def test_reenact_audio_writes_talk_mp4_with_sound(runs_dir, tmp_path):
                        f"--out={tmp_path / 'short'}"])["frames"] == 1
   tiny = tmp_path / "tiny.wav"
   audio_io.write_wav(str(tiny), np.zeros(800, np.float32))
-  with pytest.raises(ValueError, match="shorter than one video frame"):
+  with pytest.raises(ValueError, match="tiny.wav: 0.050 s of audio is shorter"):
     reenact.main([f"--workdir={psi}", f"--source={source}",
                   f"--audio={tiny}", f"--audio_model={a2m}",
                   f"--out={tmp_path / 'tiny'}"])

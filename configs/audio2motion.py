@@ -44,13 +44,6 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.loss = ml_collections.ConfigDict(dict(
       weights=(1.0, 1.0, 0.0, 0.0, 1.0, 1.0), smoothness=0.5,
       ema_half_life_images=2_000.0, ema_rampup=0.05))
-  config.optimizer = ml_collections.ConfigDict(dict(
-      lr=p["lr"], warmup_steps=100, b1=0.9, b2=0.999, eps=1e-8,
-      weight_decay=1e-4))
-  config.sharding_rules = ((".*", "replicate"),)
-  config.train = ml_collections.ConfigDict(dict(
-      total_steps=p["steps"], log_every=100, checkpoint_every=500,
-      eval_every=500, max_to_keep=2, seed=0, mesh=(("data", -1),),
-      resume_from="", init_from=""))
+  configs.supervised_sections(config, p["lr"], p["steps"], every=500)
   config.eval = ml_collections.ConfigDict(dict(clips=64, batch=16))
   return config

@@ -7,7 +7,8 @@ method.
 
 The held-out clips are SynthHeads identities the model never heard (their
 own motion and voice, `data.speech_clips.held_out`). Methods:
-  model          the run's prediction from the clip's speech
+  model          the run's prediction from the clip's speech (a cvae's at
+                 --temperature, default 0)
   mean_motion    every frame the mean expression of 256 training clips
   another_clip   the exact motion of the next held-out clip (chance level)
 Figures:
@@ -62,6 +63,8 @@ def parse_args(argv=None):
                  help="render every N-th frame for the PSNR figures")
   p.add_argument("--resolution", type=int, default=64)
   p.add_argument("--supersample", type=int, default=1)
+  p.add_argument("--temperature", type=float, default=0.0,
+                 help="a cvae run's prior temperature (0: its centre)")
   p.add_argument("--psi", default="", help="a Psi run (oracle/pretrained)")
   p.add_argument("--video", default="", help="an mp4 of the first held-out "
                  "clip with its speech (see the module)")
@@ -77,7 +80,10 @@ def emit(**line):
 
 def methods(args, held: dict) -> dict:
   """{method: raw tracks [C, T, 6]} (see the module)."""
-  talker = talking.Talker(*audio2motion.load(args.run))
+  talker = talking.Talker(*audio2motion.load(args.run),
+                          temperature=args.temperature)
+  emit(figure="run", run=args.run, kind=talker.model.sizes.kind,
+       temperature=args.temperature)
   model = np.stack([P.raw_expression(talker.standardised(w))
                     for w in held["wave"]])
   settings = speech_clips.SpeechSettings()

@@ -18,7 +18,8 @@ motion.kind is oracle or pretrained (the extractor's output space). Any
 file ffmpeg decodes (WAV at any rate and sample format, MP3), mixed to
 mono and resampled to 16 kHz, or a SynthHeads clip's own speech
 (`--audio=synthheads:clips/demo/test:3`). Blinks are painted in at --blink_rate per
-second, --mouth_amp scales the jaw; the head keeps the source's camera, or
+second, --mouth_amp scales the jaw, a cvae audio model samples at
+--temperature; the head keeps the source's camera, or
 follows the cameras of --pose_from (a video, played forwards and backwards
 as long as the audio lasts).
 
@@ -86,6 +87,9 @@ def parse_args(argv=None):
                  help="blinks per second painted in (--audio; 0: none)")
   p.add_argument("--mouth_amp", type=float, default=1.0,
                  help="scales the jaw opening (--audio)")
+  p.add_argument("--temperature", type=float, default=0.2,
+                 help="a cvae audio model's prior temperature (--audio; "
+                 "Real3D's 0.2; 0: its centre)")
   p.add_argument("--out", default="outputs/reenact")
   p.add_argument("--camera", choices=("driving", "source"), default="driving")
   p.add_argument("--max_frames", type=int, default=0, help="0: all")
@@ -112,8 +116,9 @@ def parse_args(argv=None):
         + audio2motion.HOW_TO_MAKE)
   if args.audio and args.mesh != "none":
     raise user_errors.UserError("--mesh works with --driving only.")
-  if args.blink_rate < 0 or args.mouth_amp < 0:
-    raise user_errors.UserError("--blink_rate and --mouth_amp must be >= 0.")
+  if min(args.blink_rate, args.mouth_amp, args.temperature) < 0:
+    raise user_errors.UserError(
+        "--blink_rate, --mouth_amp and --temperature must be >= 0.")
   return args
 
 
@@ -238,7 +243,8 @@ def read_speech(args) -> tuple[np.ndarray, talking.Talker]:
         f"{args.audio}: {len(wave) / audio_io.RATE:.3f} s of audio is "
         f"shorter than one video frame ({frame / audio_io.RATE} s); give "
         "a longer recording.")
-  return wave, talking.Talker(*audio2motion.load(args.audio_model))
+  return wave, talking.Talker(*audio2motion.load(args.audio_model),
+                              temperature=args.temperature)
 
 
 def talk(args, src: dict, load, wave: np.ndarray, talker: talking.Talker

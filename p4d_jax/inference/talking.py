@@ -10,9 +10,12 @@ parameters at 12.5 frames a second (frame k at k / 12.5 s).
   `blink_rate` per second (intervals within +-30% of 1 / rate; 0: none),
   raised-cosine closures of 0.15-0.3 s, from a seeded generator.
 - `mouth_amp` scales the jaw opening (1: as predicted; 0: closed).
+- A cvae model samples its prior at the Talker's `temperature`.
 """
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import numpy as np
@@ -49,16 +52,21 @@ def apply_controls(raw: np.ndarray, blink_rate: float, mouth_amp: float,
 
 
 class Talker:
-  """A trained audio-to-motion model (`audio2motion.load`)."""
+  """A trained audio-to-motion model (`audio2motion.load`); a cvae samples
+  its prior at `temperature` from `seed` (0: its centre)."""
 
-  def __init__(self, model: audio2motion.Audio2Motion, params):
+  def __init__(self, model: audio2motion.Audio2Motion, params,
+               temperature: float = 0.0, seed: int = 0):
     self.model, self.params = model, params
-    self._predict = jax.jit(model.predict)
+    self.key = jax.random.key(seed)
+    self._predict = jax.jit(functools.partial(model.predict,
+                                              temperature=temperature))
 
   def standardised(self, wave: np.ndarray) -> np.ndarray:
     """16 kHz mono [N] -> the model's standardised expressions [T, 6]."""
     return np.asarray(self._predict(self.params,
-                                    np.asarray(wave, np.float32)[None]))[0]
+                                    np.asarray(wave, np.float32)[None],
+                                    self.key))[0]
 
   def expressions(self, wave: np.ndarray, blink_rate: float = 0.2,
                   mouth_amp: float = 1.0, seed: int = 0) -> np.ndarray:

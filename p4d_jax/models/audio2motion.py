@@ -1,13 +1,12 @@
-"""Audio to motion, the deterministic baseline: speech features at 50 Hz ->
-one expression vector per video frame at 12.5 Hz (SynthHeads' standardised
-parameters, the space the `oracle` and `pretrained` motion sources fill).
+"""Audio to motion: speech features at 50 Hz -> one expression vector per
+video frame at 12.5 Hz (SynthHeads' standardised parameters, the space the
+`oracle` and `pretrained` motion sources fill).
 
-A temporal conv net, not causal: a conv at the feature rate, two stride-2
-convs down to the frame rate (feature frame 4k is centred on video frame k,
-`audio.features`; the padding keeps output k centred there too), residual
-dilated convs that see about a second either side, and a linear read-out.
-Real3D-Portrait's conditional VAE with a flow prior is the reference design
-this baseline is measured against (not built yet).
+`config.model.kind` picks the network, both on the shared audio trunk
+(`temporal.AudioTrunk`):
+  regressor  the deterministic baseline: the trunk read out linearly
+  cvae       Real3D-Portrait's design: a conditional VAE with a flow prior
+             (`audio2motion_vae`)
 
 `Audio2Motion` is the model handle: (graphdef, params) from a config, the
 feature extractor it was configured with, `predict` (waves -> expressions)
@@ -27,51 +26,33 @@ from p4d_jax import config_bridge
 from p4d_jax import run_weights
 from p4d_jax import user_errors
 from p4d_jax.audio import features as features_lib
+from p4d_jax.models import audio2motion_vae
+from p4d_jax.models import temporal
 from p4d_jax.models.sizes import Audio2MotionSizes
 
-DOWNSAMPLE = 4   # feature frames per video frame
-
-
-def _conv(d_in: int, d_out: int, kernel: int, rngs: nnx.Rngs, stride: int = 1,
-          dilation: int = 1) -> nnx.Conv:
-  half = dilation * (kernel - 1) // 2
-  return nnx.Conv(d_in, d_out, (kernel,), strides=(stride,),
-                  padding=((half, half),), kernel_dilation=(dilation,),
-                  rngs=rngs)
-
-
-class _Residual(nnx.Module):
-  def __init__(self, width: int, dilation: int, rngs: nnx.Rngs):
-    self.norm = nnx.LayerNorm(width, rngs=rngs)
-    self.conv = _conv(width, width, 3, rngs, dilation=dilation)
-    self.mix = nnx.Linear(width, width, rngs=rngs)
-
-  def __call__(self, x):
-    return x + self.mix(jax.nn.gelu(self.conv(jax.nn.gelu(self.norm(x)))))
-
-
-class AudioToMotion(nnx.Module):
-  """features [B, 4T, F] -> standardised expressions [B, T, outputs]."""
+class AudioToMotion(temporal.AudioTrunk):
+  """The regressor: features [B, 4T, F] -> standardised expressions
+  [B, T, outputs], the trunk's hidden vectors read out linearly."""
 
   def __init__(self, sizes: Audio2MotionSizes, features: int,
                rngs: nnx.Rngs):
-    w = sizes.width
-    self.stem = _conv(features, w, 5, rngs)
-    self.down = nnx.List([_conv(w, w, 5, rngs, stride=2) for _ in range(2)])
-    self.blocks = nnx.List([_Residual(w, d, rngs) for d in sizes.dilations])
-    self.norm = nnx.LayerNorm(w, rngs=rngs)
-    self.out = nnx.Linear(w, sizes.outputs, rngs=rngs)
+    super().__init__(sizes, features, rngs)
+    self.out = nnx.Linear(sizes.width, sizes.outputs, rngs=rngs)
 
   def __call__(self, features: jax.Array) -> jax.Array:
-    if features.shape[-2] % DOWNSAMPLE:
-      raise ValueError(f"{features.shape[-2]} feature frames: give a "
-                       f"multiple of {DOWNSAMPLE} (one video frame each).")
-    x = jax.nn.gelu(self.stem(features))
-    for conv in self.down:
-      x = jax.nn.gelu(conv(x))
-    for block in self.blocks:
-      x = block(x)
-    return self.out(self.norm(x))
+    return self.out(self.hidden(features))
+
+  def fit_terms(self, features, target, key) -> tuple[jax.Array, dict]:
+    """(prediction, extra loss terms) for training: no extra terms."""
+    del target, key
+    return self(features), {}
+
+  def generate(self, features, key, temperature: float) -> jax.Array:
+    del key, temperature
+    return self(features)
+
+
+NETWORKS = {"regressor": AudioToMotion, "cvae": audio2motion_vae.MotionVAE}
 
 
 def laplacian(sequence: jax.Array) -> jax.Array:
@@ -92,14 +73,19 @@ class Audio2Motion:
   feature extractor (`audio.features.KINDS[kind]`)."""
 
   def __init__(self, sizes: Audio2MotionSizes, kind: str = "logmel_f0"):
+    if sizes.kind not in NETWORKS:
+      raise user_errors.UserError(
+          f"config.model.kind {sizes.kind!r} is not one of "
+          f"{sorted(NETWORKS)}.")
     if kind not in features_lib.KINDS:
       raise user_errors.UserError(
           f"config.audio.features {kind!r} is not one of "
           f"{sorted(features_lib.KINDS)}.")
     self.sizes, self.kind = sizes, kind
     self.features, dim = features_lib.KINDS[kind]
+    self.network = NETWORKS[sizes.kind]
     abstract = nnx.eval_shape(
-        lambda k: AudioToMotion(sizes, dim, nnx.Rngs(k)), jax.random.key(0))
+        lambda k: self.network(sizes, dim, nnx.Rngs(k)), jax.random.key(0))
     self.graphdef = nnx.graphdef(abstract)
     self.abstract_params = {PREFIX: nnx.state(abstract, nnx.Param)}
 
@@ -111,20 +97,35 @@ class Audio2Motion:
 
   def init(self, key: jax.Array) -> dict:
     _, dim = features_lib.KINDS[self.kind]
-    net = AudioToMotion(self.sizes, dim, nnx.Rngs(key))
+    net = self.network(self.sizes, dim, nnx.Rngs(key))
     return {PREFIX: nnx.state(net, nnx.Param)}
 
-  def predict(self, params, wave: jax.Array) -> jax.Array:
-    """16 kHz waves [B, N] -> standardised expressions [B, T, outputs], one
-    per video frame at 12.5 fps (T = N // 1280; frame k at k / 12.5 s)."""
+  def _features(self, wave: jax.Array) -> jax.Array:
     feats = self.features(wave)
-    frames = feats.shape[-2] // DOWNSAMPLE
+    frames = feats.shape[-2] // temporal.DOWNSAMPLE
     if not frames:
       raise user_errors.UserError(
           f"{wave.shape[-1]} samples of audio are shorter than one video "
-          f"frame ({DOWNSAMPLE * features_lib.HOP} samples at 16 kHz).")
+          f"frame ({temporal.DOWNSAMPLE * features_lib.HOP} samples at "
+          "16 kHz).")
+    return feats[..., :frames * temporal.DOWNSAMPLE, :]
+
+  def predict(self, params, wave: jax.Array, key: jax.Array | None = None,
+              temperature: float = 0.0) -> jax.Array:
+    """16 kHz waves [B, N] -> standardised expressions [B, T, outputs], one
+    per video frame at 12.5 fps (T = N // 1280; frame k at k / 12.5 s).
+    The cvae samples its prior at `temperature` (0: its centre) with
+    `key`; the regressor has nothing to sample."""
     net = nnx.merge(self.graphdef, params[PREFIX])
-    return net(feats[..., :frames * DOWNSAMPLE, :])
+    key = jax.random.key(0) if key is None else key
+    return net.generate(self._features(wave), key, temperature)
+
+  def fit_terms(self, params, wave: jax.Array, target: jax.Array,
+                key: jax.Array) -> tuple[jax.Array, dict]:
+    """Training: (prediction [B, T, outputs] given the target track, as
+    the network fits it, and its extra loss terms, e.g. the cvae's kl)."""
+    net = nnx.merge(self.graphdef, params[PREFIX])
+    return net.fit_terms(self._features(wave), target, key)
 
 
 def load(path: str) -> tuple[Audio2Motion, dict]:

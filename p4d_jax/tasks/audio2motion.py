@@ -1,6 +1,7 @@
-"""Training audio to motion (`models.audio2motion`, the deterministic
-baseline): SynthHeads speech in, the clip's exact standardised expression
-parameters out (the `oracle` motion space).
+"""Training audio to motion (`models.audio2motion`: the deterministic
+regressor, or the conditional VAE with a flow prior): SynthHeads speech in,
+the clip's exact standardised expression parameters out (the `oracle`
+motion space).
 
 Batches are windows of SynthHeads clips with their speech
 (`data.speech_clips`; nothing is rendered). The step scales each wave by a
@@ -9,7 +10,9 @@ is only up to the microphone's gain, so the spectrum must say it too),
 regresses the parameters weighted by `loss.weights` (blinks make no sound:
 weight 0, they are painted in afterwards, `inference.talking`), and adds a
 temporal smoothness term (the squared second difference, Real3D's
-Laplacian). `Audio2MotionEvaluator` measures held-out clips (other
+Laplacian); the cvae adds `loss.kl` x its KL term (its track is decoded
+from a posterior sample of the exact track). Evaluation decodes the cvae's
+prior at temperature 0. `Audio2MotionEvaluator` measures held-out clips (other
 identities, so other motion and other voices): per-parameter correlation,
 error, and the audio-visual offset of the predicted jaw.
 
@@ -60,17 +63,22 @@ class Audio2MotionTask:
                                          self.batch_size)
 
   def loss(self, params, batch, key):
+    k_gain, k_fit = jax.random.split(key)
     low, high = np.log(self.config.augment.gain)
-    gain = jnp.exp(jax.random.uniform(key, (batch["wave"].shape[0], 1),
+    gain = jnp.exp(jax.random.uniform(k_gain, (batch["wave"].shape[0], 1),
                                       minval=low, maxval=high))
-    pred = self.model.predict(params, batch["wave"] * gain)
+    pred, extra = self.model.fit_terms(params, batch["wave"] * gain,
+                                       batch["expression"], k_fit)
     heard = pred * (self.weights > 0)
     terms = dict(
         regression=jnp.mean(self.weights * jnp.square(
             pred - batch["expression"])) / jnp.mean(self.weights),
-        smoothness=audio2motion.laplacian(heard))
-    return (terms["regression"] +
-            self.config.loss.smoothness * terms["smoothness"]), terms
+        smoothness=audio2motion.laplacian(heard), **extra)
+    loss = terms["regression"] + self.config.loss.smoothness * terms[
+        "smoothness"]
+    if "kl" in terms:
+      loss = loss + self.config.loss.kl * terms["kl"]
+    return loss, terms
 
   def train_step(self, state: dict, batch: dict, key: jax.Array):
     return supervised.step(self.tx, self.loss, state, batch, key,

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax import nnx
 
 from p4d_jax.models import audio2motion
 from p4d_jax.models import sizes
@@ -40,3 +41,30 @@ def test_laplacian_in_closed_form():
   assert float(audio2motion.laplacian(line)) == pytest.approx(0.0)
   zigzag = jnp.array([1.0, -1.0] * 5)[None, :, None]
   assert float(audio2motion.laplacian(zigzag)) == pytest.approx(4.0)
+
+
+def test_the_flow_prior_inverts_and_the_cvae_fits_and_generates():
+  s = sizes.Audio2MotionSizes(kind="cvae", width=16, dilations=(1,),
+                              latent=4, flows=3, flow_hidden=8)
+  m = audio2motion.Audio2Motion(s)
+  params = m.init(jax.random.key(0))
+  net = nnx.merge(m.graphdef, params[audio2motion.PREFIX])
+  # Randomise the zero-initialised coupling outputs: a non-trivial flow.
+  for layer in net.prior.layers:
+    layer.out.kernel[...] = 0.3 * jax.random.normal(
+        jax.random.key(1), layer.out.kernel.shape)
+  z = jax.random.normal(jax.random.key(2), (2, 5, 4))
+  g = jax.random.normal(jax.random.key(3), (2, 5, 16))
+  u = net.prior.forward(z, g)
+  assert float(jnp.abs(u - z).max()) > 0.1
+  np.testing.assert_allclose(net.prior.inverse(u, g), z, atol=1e-5)
+  wave = jnp.asarray(np.random.default_rng(0).standard_normal((2, 9 * 1280))
+                     * 0.1, jnp.float32)
+  target = jnp.zeros((2, 9, 6))
+  pred, extra = m.fit_terms(params, wave, target, jax.random.key(4))
+  assert pred.shape == (2, 9, 6) and np.isfinite(float(extra["kl"]))
+  cold = m.predict(params, wave)                       # temperature 0
+  np.testing.assert_array_equal(cold, m.predict(params, wave,
+                                                jax.random.key(9)))
+  warm = m.predict(params, wave, jax.random.key(9), temperature=1.0)
+  assert warm.shape == (2, 9, 6)

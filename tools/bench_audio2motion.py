@@ -47,10 +47,8 @@ from p4d_jax.evaluation import paired_stats
 from p4d_jax.evaluation import talking_heads
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import talking
-from p4d_jax.media import atomic
 from p4d_jax.media import audio_io
 from p4d_jax.media import image_io
-from p4d_jax.media import video_io
 from p4d_jax.models import audio2motion
 from p4d_jax.tasks import runs
 
@@ -159,12 +157,7 @@ def write_example(path: str, spec: examples.Spec, held: dict, tracks: dict,
   if psi is not None:
     panels.append(psi.render(ident[0], exact[0], model[0], frames))
   side = image_io.to_uint8(np.concatenate(panels, axis=2) * 2.0 - 1.0)
-  silent = atomic.temp_beside(path)
-  try:
-    video_io.write_video(silent, side, talking.FPS)
-    return audio_io.mux(silent, held["wave"][0], path)
-  finally:
-    atomic.discard(silent)
+  return audio_io.write_video(path, side, talking.FPS, held["wave"][0])
 
 
 def report_psnr(figure: str, psnr: dict, **extra):

@@ -277,15 +277,10 @@ def talk(args, src: dict, load, wave: np.ndarray, talker: talking.Talker
   u8 = image_io.to_uint8
   side = np.concatenate([np.repeat(u8(src["image"])[None], count, axis=0),
                          u8(out["result"]["image"])], axis=2)
-  silent = atomic.temp_beside(os.path.join(args.out, "talk.mp4"))
-  try:
-    video_io.write_video(silent, side, talking.FPS)
-    heard = wave[:int(count * audio_io.RATE / talking.FPS)] \
-        if args.max_frames else wave
-    written = dict(talk=audio_io.mux(silent, heard,
-                                     os.path.join(args.out, "talk.mp4")))
-  finally:
-    atomic.discard(silent)
+  heard = wave[:int(count * audio_io.RATE / talking.FPS)] \
+      if args.max_frames else wave
+  written = dict(talk=audio_io.write_video(
+      os.path.join(args.out, "talk.mp4"), side, talking.FPS, heard))
   written.update(write_views(args, out, avatar.image_size, talking.FPS))
   seconds = len(wave) / audio_io.RATE
   note = (f"{args.audio}: {seconds:.2f} s of audio -> {count} frames at "

@@ -5,6 +5,7 @@ for; 16-bit WAV out; an audio track muxed into an mp4.
     wave = audio_io.read_audio("speech.wav")            # [N], 16 kHz, mono
     audio_io.write_wav("out.wav", wave)                  # atomically
     audio_io.mux("silent.mp4", wave, "talk.mp4")         # atomically
+    audio_io.write_video("talk.mp4", frames, 12.5, wave)  # frames + audio
 
 Channels are averaged (stereo -> mono); the rate is changed in numpy
 (`resample`, band-limited by the FFT). A missing, empty or non-audio file
@@ -121,3 +122,15 @@ def mux(video: str, wave: np.ndarray, path: str, rate: int = RATE) -> str:
   finally:
     atomic.discard(sound)
   return path
+
+
+def write_video(path: str, frames: np.ndarray, fps: float,
+                wave: np.ndarray, rate: int = RATE) -> str:
+  """uint8 frames [T, H, W, 3] as H.264 with `wave` as the audio track ->
+  `path`, atomically. Returns `path`."""
+  silent = atomic.temp_beside(path)
+  try:
+    video_io.write_video(silent, frames, fps)
+    return mux(silent, wave, path, rate)
+  finally:
+    atomic.discard(silent)

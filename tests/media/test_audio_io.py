@@ -95,9 +95,8 @@ def test_bad_files_are_named(tmp_path):
 def test_mux_keeps_the_frames_and_adds_the_audio(tmp_path):
   frames = np.random.default_rng(0).integers(0, 255, (25, 32, 32, 3),
                                               np.uint8)
-  silent = video_io.write_video(str(tmp_path / "v.mp4"), frames, 12.5)
   sound = tone(440, 16000, seconds=2.0).astype(np.float32)
-  out = audio_io.mux(silent, sound, str(tmp_path / "talk.mp4"))
+  out = audio_io.write_video(str(tmp_path / "talk.mp4"), frames, 12.5, sound)
   assert video_io.read_video(out)[0].shape == frames.shape
   heard = audio_io.read_audio(out)
   assert abs(len(heard) - len(sound)) < 0.05 * len(sound)

@@ -109,6 +109,10 @@ def cases(p: dict) -> list:
       (talk + ["--audio=x.wav", "--driving=b.mp4"], "give --driving=VIDEO or "
        "--audio=WAV (one)"),
       (talk[:3] + ["--audio=x.wav"], "--audio needs --audio_model=RUN"),
+      (["tools/bench_audio2motion.py", f"--run={p['no_run']}", "--clips=1"],
+       "--clips must be >= 2"),
+      (["tools/bench_audio2motion.py", f"--run={p['no_run']}"],
+       "no_run is not a run directory"),
       (["tools/evaluate.py", f"--pred={p['eval_pred']}",
         f"--out={p['work']}/e"], "b.png: empty file"),
       (["tools/evaluate.py", f"--out={p['work']}/e"], "give either"),

@@ -76,12 +76,8 @@ def emit(**line):
   print(json.dumps(line), flush=True)
 
 
-def methods(args, held: dict) -> dict:
+def methods(talker: talking.Talker, held: dict) -> dict:
   """{method: raw tracks [C, T, 6]} (see the module)."""
-  talker = talking.Talker(*audio2motion.load(args.run),
-                          temperature=args.temperature)
-  emit(figure="run", run=args.run, kind=talker.model.sizes.kind,
-       temperature=args.temperature)
   model = np.stack([P.raw_expression(talker.standardised(w))
                     for w in held["wave"]])
   settings = speech_clips.SpeechSettings()
@@ -173,9 +169,13 @@ def report_psnr(figure: str, psnr: dict, **extra):
 def main(argv=None):
   args = parse_args(argv)
   tic = time.time()
+  talker = talking.Talker(*audio2motion.load(args.run),
+                          temperature=args.temperature)
+  emit(figure="run", run=args.run, kind=talker.model.sizes.kind,
+       temperature=args.temperature)
   settings = speech_clips.SpeechSettings()
   held = speech_clips.held_out(settings, args.clips)
-  tracks = methods(args, held)
+  tracks = methods(talker, held)
   envelope = lip_sync.frame_envelope(held["wave"], settings.samples_per_frame)
   for name, track in tracks.items():
     emit(figure="parameters", method=name, clips=args.clips,

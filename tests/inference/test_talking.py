@@ -41,6 +41,12 @@ def test_mouth_amplitude_scales_the_jaw_only():
   np.testing.assert_array_equal(wide[:, [1, 4, 5]], raw[:, [1, 4, 5]])
 
 
+def test_pose_video_plays_forwards_then_backwards():
+  np.testing.assert_array_equal(reenact.ping_pong(9, 4),
+                                [0, 1, 2, 3, 2, 1, 0, 1, 2])
+  np.testing.assert_array_equal(reenact.ping_pong(3, 1), [0, 0, 0])
+
+
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
   """(an oracle Psi run, an audio-to-motion run), random weights."""

@@ -46,13 +46,6 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       jitter=dict(shift=0.06, scale=0.06, angle=0.06)))
   config.loss = ml_collections.ConfigDict(dict(
       invariance=0.1, ema_half_life_images=2_000.0, ema_rampup=0.05))
-  config.optimizer = ml_collections.ConfigDict(dict(
-      lr=p["lr"], warmup_steps=100, b1=0.9, b2=0.999, eps=1e-8,
-      weight_decay=1e-4))
-  config.sharding_rules = ((".*", "replicate"),)
-  config.train = ml_collections.ConfigDict(dict(
-      total_steps=p["steps"], log_every=100, checkpoint_every=1000,
-      eval_every=1000, max_to_keep=2, seed=0, mesh=(("data", -1),),
-      resume_from="", init_from=""))
+  configs.supervised_sections(config, p["lr"], p["steps"], every=1000)
   config.eval = ml_collections.ConfigDict(dict(held_out=256, batch=32))
   return config

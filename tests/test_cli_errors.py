@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from p4d_jax import dir_lock
+from p4d_jax.media import audio_io
 from p4d_jax.media import image_io
 from p4d_jax.media import video_io
 
@@ -32,8 +33,11 @@ def make_corpus(root: pathlib.Path) -> dict:
       "empty.png", "text.jpg", "face.png", "face.jpg", "zero.mp4", "cut.mp4",
       "blocker", "earlier_clips", "broken_run", "no_run", "views", "work",
       "busy_work", "eval_pred", "missing.png", "foreign.pkl",
-      "partial.npz")}
+      "partial.npz", "empty.wav", "notes.wav", "short.wav")}
   p["empty.png"].write_bytes(b"")
+  p["empty.wav"].write_bytes(b"")
+  p["notes.wav"].write_text("a text file renamed .wav\n")
+  audio_io.write_wav(str(p["short.wav"]), np.zeros(800, np.float32))
   p["text.jpg"].write_text("a text file renamed .jpg\n")
   noise = rng.integers(0, 256, (10, 32, 32, 3), np.uint8)
   image_io.write_image(str(p["face.png"]), noise[0])
@@ -73,6 +77,8 @@ def cases(p: dict) -> list:
   """(arguments of python, text the one stderr line must hold)."""
   pre = ["tools/preprocess.py", f"--out={p['earlier_clips']}"]
   reenact = ["tools/reenact.py", "--source=a.png", "--driving=b.mp4"]
+  talk = ["tools/reenact.py", "--source=a.png", f"--workdir={p['no_run']}",
+          f"--audio_model={p['no_run']}", f"--out={p['work']}/t"]
   out = f"--out={p['blocker']}/sub"
   pseudo = ["tools/precompute_pseudo_views.py", f"--out={p['views']}"]
   synth = ["tools/make_synthheads.py", f"--data_dir={p['no_run']}"]
@@ -95,6 +101,18 @@ def cases(p: dict) -> list:
        "no_run is not a run directory"),
       (reenact + [f"--workdir={p['broken_run']}", out],
        "blocker/sub is not a writable directory"),
+      (talk + [f"--audio={p['notes.wav']}"], "notes.wav: not an audio file"),
+      (talk + [f"--audio={p['empty.wav']}"], "empty.wav: empty file"),
+      (talk + [f"--audio={p['short.wav']}"],
+       "short.wav: 0.050 s of audio is shorter than one video frame"),
+      (talk + [f"--audio={p['face.png']}"], "face.png: not an audio file"),
+      (talk + ["--audio=x.wav", "--driving=b.mp4"], "give --driving=VIDEO or "
+       "--audio=WAV (one)"),
+      (talk[:3] + ["--audio=x.wav"], "--audio needs --audio_model=RUN"),
+      (["tools/bench_audio2motion.py", f"--run={p['no_run']}", "--clips=1"],
+       "--clips must be >= 2"),
+      (["tools/bench_audio2motion.py", f"--run={p['no_run']}"],
+       "no_run is not a run directory"),
       (["tools/evaluate.py", f"--pred={p['eval_pred']}",
         f"--out={p['work']}/e"], "b.png: empty file"),
       (["tools/evaluate.py", f"--out={p['work']}/e"], "give either"),
@@ -137,7 +155,7 @@ QUICK = ("empty.png: empty file", "would both be clip 'face'",
          "b.png: empty file", "views/manifest.json: not valid JSON",
          "unknown kind(s) ['nope']", "in use by another training run",
          "--config.batch_sise: the config has no key",
-         "cannot read network pickle")
+         "cannot read network pickle", "notes.wav: not an audio file")
 
 
 def checksums(root: pathlib.Path) -> dict:

@@ -4,8 +4,24 @@
       --driving=talk.mp4 --out=outputs/reenact [--mesh=ply --mesh_every=8]
   python tools/reenact.py --avatar=outputs/avatar_me --driving=talk.mp4
 
+  python tools/reenact.py --workdir=runs/psi4d_oracle --source=me.jpg \
+      --audio=speech.wav --audio_model=runs/a2m_tiny [--pose_from=VIDEO \
+      --blink_rate=0.2 --mouth_amp=1.0]
+
 --avatar animates an avatar that tools/adapt.py made from K photos (its
 own weights and source; no --workdir, no --source).
+
+--audio drives the head with speech instead of a video: an audio-to-motion
+run (configs/audio2motion.py) turns it into SynthHeads' 6 expression
+parameters at 12.5 frames a second, which Psi reads as its motion when its
+motion.kind is oracle or pretrained (the extractor's output space). Any
+file ffmpeg decodes (WAV at any rate and sample format, MP3), mixed to
+mono and resampled to 16 kHz, or a SynthHeads clip's own speech
+(`--audio=synthheads:clips/demo/test:3`). Blinks are painted in at --blink_rate per
+second, --mouth_amp scales the jaw, a cvae audio model samples at
+--temperature; the head keeps the source's camera, or
+follows the cameras of --pose_from (a video, played forwards and backwards
+as long as the audio lasts).
 
 Inputs (see p4d_jax/inference/media.py): an image, a video, a gif, a folder
 of frames, a clip from tools/preprocess.py, or a SynthHeads clip
@@ -17,6 +33,7 @@ source uses its first frame (`--source_frame`).
 Writes into --out:
   reenact.mp4   source | driving | result, at the driving frame's camera
                 (`--camera=source` keeps the source's camera)
+  talk.mp4      (--audio) source | result, with the audio track
   orbit.mp4     the animated head seen by a camera swinging left and right
   depth.mp4     the result's depth, near = yellow
   meshes/       frame_NNNNN.ply|obj every --mesh_every frames (--mesh)
@@ -41,11 +58,15 @@ from p4d_jax.adaptation import saved
 from p4d_jax.evaluation import jaw_follow
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import media
+from p4d_jax.data.synthheads import params as P
 from p4d_jax.inference import mesh
+from p4d_jax.inference import talking
 from p4d_jax.media import atomic
+from p4d_jax.media import audio_io
 from p4d_jax.media import colormap
 from p4d_jax.media import image_io
 from p4d_jax.media import video_io
+from p4d_jax.models import audio2motion
 from p4d_jax.progress import Progress
 from p4d_jax.tasks import runs
 
@@ -60,7 +81,18 @@ def parse_args(argv=None):
   p.add_argument("--avatar", help="an adapted avatar (tools/adapt.py) "
                  "instead of --workdir and --source")
   p.add_argument("--source_frame", type=int, default=0)
-  p.add_argument("--driving", required=True)
+  p.add_argument("--driving", help="the driving video (or --audio)")
+  p.add_argument("--audio", help="speech to drive the head (or --driving)")
+  p.add_argument("--audio_model", help="an audio-to-motion run (--audio)")
+  p.add_argument("--pose_from", help="a video whose cameras the head "
+                 "follows (--audio; default: the source's)")
+  p.add_argument("--blink_rate", type=float, default=0.2,
+                 help="blinks per second painted in (--audio; 0: none)")
+  p.add_argument("--mouth_amp", type=float, default=1.0,
+                 help="scales the jaw opening (--audio)")
+  p.add_argument("--temperature", type=float, default=0.2,
+                 help="a cvae audio model's prior temperature (--audio; "
+                 "Real3D's 0.2; 0: its centre)")
   p.add_argument("--out", default="outputs/reenact")
   p.add_argument("--camera", choices=("driving", "source"), default="driving")
   p.add_argument("--max_frames", type=int, default=0, help="0: all")
@@ -79,14 +111,27 @@ def parse_args(argv=None):
                  "opening back (evaluation/jaw_follow.py) and report its "
                  "correlation with the driver's")
   args = p.parse_args(argv)
-  if args.jaw_follow and (args.avatar or args.camera != "driving"):
+  if args.jaw_follow and (args.avatar or args.audio or
+                          args.camera != "driving"):
     raise user_errors.UserError(
         "--jaw_follow compares the result with the exact SynthHeads head at "
-        "the driving camera: use --workdir and --source, --camera=driving.")
+        "the driving camera: use --workdir, --source and --driving, "
+        "--camera=driving.")
   if bool(args.avatar) == bool(args.workdir or args.source) or not (
       args.avatar or (args.workdir and args.source)):
     raise user_errors.UserError(
         "give --avatar=DIR, or --workdir=RUN with --source=IMAGE (not both).")
+  if bool(args.driving) == bool(args.audio):
+    raise user_errors.UserError("give --driving=VIDEO or --audio=WAV (one).")
+  if args.audio and not args.audio_model:
+    raise user_errors.UserError(
+        "--audio needs --audio_model=RUN, a configs/audio2motion.py run; "
+        + audio2motion.HOW_TO_MAKE)
+  if args.audio and args.mesh != "none":
+    raise user_errors.UserError("--mesh works with --driving only.")
+  if min(args.blink_rate, args.mouth_amp, args.temperature) < 0:
+    raise user_errors.UserError(
+        "--blink_rate, --mouth_amp and --temperature must be >= 0.")
   return args
 
 
@@ -116,7 +161,10 @@ def load_source(args, load) -> dict:
   image = image_io.to_float(source.images[args.source_frame])
   label = source.cameras[args.source_frame]
   tic = time.perf_counter()
-  prepared = avatar.prepare(image, label)
+  # A source that reads expressions (the oracle) starts from neutral.
+  prepared = avatar.prepare(image, label, code=avatar.expression_codes(
+      P.standardise_expression(P.neutral_expression())[None])[0]
+      if run.model.motion_reads == "expression" else None)
   return dict(avatar=avatar, prepared=prepared, image=image, label=label,
               note=source.note, model_dir=args.workdir, step=run.step,
               prepare_s=time.perf_counter() - tic, truth=source.truth)
@@ -135,26 +183,22 @@ def jaw_follow_of(result: np.ndarray, source_truth: dict | None,
                           for v in expression[:, jaw_follow.JAW]])
 
 
-def render_all(avatar, prepared, driving: np.ndarray,
-               driving_labels: np.ndarray, views: dict,
-               batch: int) -> tuple[dict, dict]:
-  """Renders every frame (its own camera labels [T, 25]) at each view's
-  labels [T, 25], `batch` frames per call. Returns {view: outputs [T, ...]} and timings: the first call (with
-  compilation) apart from the rest."""
-  total = len(driving)
+def render_all(drive, total: int, views: dict, batch: int
+               ) -> tuple[dict, dict]:
+  """Renders frames 0..total-1 at each view's labels [T, 25], `batch`
+  frames per call: `drive(frames, labels)` renders frame indices [batch]
+  at labels [batch, 25]. Returns {view: outputs [T, ...]} and timings: the
+  first call (with compilation) apart from the rest."""
   out = {name: [] for name in views}
   progress = Progress(total, "reenact frames", every=batch)
   first = rest = 0.0
   for start in range(0, total, batch):
-    part = slice(start, start + batch)
-    frames = driving[part]
-    count = len(frames)
-    pad = lambda x: np.concatenate(  # noqa: E731  one compiled shape
-        [x, np.repeat(x[-1:], batch - count, axis=0)])
+    # One compiled shape: the last batch repeats its last frame.
+    index = np.minimum(np.arange(start, start + batch), total - 1)
+    count = min(batch, total - start)
     tic = time.perf_counter()
     for name, labels in views.items():
-      got = avatar.render(prepared, pad(frames), pad(labels[part]),
-                          pad(driving_labels[part]))
+      got = drive(index, labels[index])
       out[name].append({k: v[:count] for k, v in got.items()})
     took = time.perf_counter() - tic
     first, rest = (took, rest) if start == 0 else (first, rest + took)
@@ -195,6 +239,83 @@ def write_meshes(args, avatar, prepared, driving: np.ndarray,
   return paths
 
 
+def write_views(args, out: dict, size: int, fps: float) -> dict:
+  """orbit.mp4 and depth.mp4 of the rendered views."""
+  return dict(
+      orbit=video_io.write_video(os.path.join(args.out, "orbit.mp4"),
+                                 image_io.to_uint8(out["orbit"]["image"]),
+                                 fps),
+      depth=video_io.write_video(
+          os.path.join(args.out, "depth.mp4"),
+          depth_video(out["result"]["depth"], out["result"]["mask"], size),
+          fps))
+
+
+def ping_pong(count: int, length: int) -> np.ndarray:
+  """Indices [count] into `length` frames, forwards then backwards."""
+  if length == 1:
+    return np.zeros(count, int)
+  cycle = np.concatenate([np.arange(length), np.arange(length - 2, 0, -1)])
+  return cycle[np.arange(count) % len(cycle)]
+
+
+def read_speech(args) -> tuple[np.ndarray, talking.Talker]:
+  """--audio and --audio_model, read and checked before any model runs."""
+  wave = (media.synthheads_speech(args.audio, args.data_dir)
+          if args.audio.startswith(media.SYNTHHEADS)
+          else audio_io.read_audio(args.audio))
+  frame = audio_io.RATE / talking.FPS
+  if len(wave) < frame:
+    raise user_errors.UserError(
+        f"{args.audio}: {len(wave) / audio_io.RATE:.3f} s of audio is "
+        f"shorter than one video frame ({frame / audio_io.RATE} s); give "
+        "a longer recording.")
+  return wave, talking.Talker(*audio2motion.load(args.audio_model),
+                              temperature=args.temperature)
+
+
+def talk(args, src: dict, load, wave: np.ndarray, talker: talking.Talker
+         ) -> tuple[dict, dict, str, int]:
+  """--audio: speech -> expressions -> the rendered views and talk.mp4.
+  Returns (written files, timings, what drove it, frames)."""
+  avatar = src["avatar"]
+  kind = avatar.model.motion.cfg.kind
+  if kind not in ("oracle", "pretrained"):
+    raise user_errors.UserError(
+        f"{src['model_dir']} is a motion.kind={kind} run; --audio makes "
+        "SynthHeads' 6 expression parameters, which only oracle and "
+        "pretrained runs read as motion: use one of those.")
+  raw = talker.expressions(wave, args.blink_rate, args.mouth_amp)
+  if args.max_frames:
+    raw = raw[:args.max_frames]
+  count = len(raw)
+  codes = avatar.expression_codes(P.standardise_expression(raw))
+  if args.pose_from:
+    pose = load(args.pose_from, avatar.image_size).cameras
+    cams = pose[ping_pong(count, len(pose))]
+  else:
+    cams = np.repeat(src["label"][None], count, axis=0)
+  views = dict(result=cams, orbit=avatar_lib.orbit_labels(count,
+                                                          args.orbit_yaw))
+  out, timing = render_all(
+      lambda index, labels: avatar.render_codes(src["prepared"],
+                                                codes[index], labels),
+      count, views, args.batch)
+  u8 = image_io.to_uint8
+  side = np.concatenate([np.repeat(u8(src["image"])[None], count, axis=0),
+                         u8(out["result"]["image"])], axis=2)
+  heard = wave[:int(count * audio_io.RATE / talking.FPS)] \
+      if args.max_frames else wave
+  written = dict(talk=audio_io.write_video(
+      os.path.join(args.out, "talk.mp4"), side, talking.FPS, heard))
+  written.update(write_views(args, out, avatar.image_size, talking.FPS))
+  seconds = len(wave) / audio_io.RATE
+  note = (f"{args.audio}: {seconds:.2f} s of audio -> {count} frames at "
+          f"{talking.FPS} fps by {args.audio_model}")
+  print(f"[reenact] audio: {note}", flush=True)
+  return written, timing, note, count
+
+
 def main(argv=None) -> dict:
   args = parse_args(argv)
   logging.set_verbosity(logging.WARNING)
@@ -202,26 +323,33 @@ def main(argv=None) -> dict:
   load = lambda spec, size, **kw: media.load(  # noqa: E731
       spec, size, align=args.align == "on", face_index=args.face_index,
       data_dir=args.data_dir, **kw)
+  speech = read_speech(args) if args.audio else None
   src = load_source(args, load)
   avatar, prepared, src_image = src["avatar"], src["prepared"], src["image"]
   step = src["step"]
   size = avatar.image_size
+  print(f"[reenact] source: {src['note']}\n[reenact] model: "
+        f"{src['model_dir']} step {step}", flush=True)
+  if args.audio:
+    written, timing, driven_by, count = talk(args, src, load, *speech)
+    return finish(args, src, driven_by, count, size, timing, written)
   driving = load(args.driving, size, max_frames=args.max_frames or None)
   if args.jaw_follow and (src["truth"] is None or driving.truth is None):
     raise user_errors.UserError(
         "--jaw_follow needs SynthHeads clips as --source and --driving "
         "(synthheads:clips/...): only they carry the exact head and "
         "expressions.")
-  print(f"[reenact] source: {src['note']}\n[reenact] driving: {driving.note}"
-        f"\n[reenact] model: {src['model_dir']} step {step}", flush=True)
+  print(f"[reenact] driving: {driving.note}", flush=True)
   frames = image_io.to_float(driving.images)
   count = len(frames)
   cams = (driving.cameras if args.camera == "driving" else
           np.repeat(src["label"][None], count, axis=0))
   views = dict(result=cams,
                orbit=avatar_lib.orbit_labels(count, args.orbit_yaw))
-  out, timing = render_all(avatar, prepared, frames, driving.cameras, views,
-                           args.batch)
+  out, timing = render_all(
+      lambda index, labels: avatar.render(prepared, frames[index], labels,
+                                          driving.cameras[index]),
+      count, views, args.batch)
 
   u8 = image_io.to_uint8
   side = np.concatenate([np.repeat(u8(src_image)[None], count, axis=0),
@@ -229,12 +357,7 @@ def main(argv=None) -> dict:
   written = dict(
       reenact=video_io.write_video(os.path.join(args.out, "reenact.mp4"),
                                    side, driving.fps),
-      orbit=video_io.write_video(os.path.join(args.out, "orbit.mp4"),
-                                 u8(out["orbit"]["image"]), driving.fps),
-      depth=video_io.write_video(
-          os.path.join(args.out, "depth.mp4"),
-          depth_video(out["result"]["depth"], out["result"]["mask"], size),
-          driving.fps))
+      **write_views(args, out, size, driving.fps))
   if args.mesh != "none":
     try:
       written["meshes"] = write_meshes(args, avatar, prepared, frames,
@@ -242,16 +365,25 @@ def main(argv=None) -> dict:
     except ValueError as err:   # e.g. an early checkpoint with no surface yet
       print(f"[reenact] no meshes: {err}", flush=True)
       written["meshes"] = []
-  summary = dict(workdir=os.path.abspath(src["model_dir"]), step=step,
-                 source=src["note"], driving=driving.note, frames=count,
-                 image_size=size, prepare_s=round(src["prepare_s"], 3),
-                 **timing, outputs=written)
+  extra = {}
   if args.jaw_follow:
-    summary["jaw_follow"] = follow = jaw_follow_of(
+    extra["jaw_follow"] = follow = jaw_follow_of(
         out["result"]["image"], src["truth"], driving)
     print(f"[reenact] jaw follow: r {follow['r']:.3f}, slope "
           f"{follow['slope']:.3f} over {follow['frames']} frames (the "
           "result's jaw opening read back against the driver's)", flush=True)
+  return finish(args, src, driving.note, count, size, timing, written,
+                **extra)
+
+
+def finish(args, src: dict, driven_by: str, count: int, size: int,
+           timing: dict, written: dict, **extra) -> dict:
+  """Writes summary.json (with `extra` entries) and says what was
+  written."""
+  summary = dict(workdir=os.path.abspath(src["model_dir"]), step=src["step"],
+                 source=src["note"], driving=driven_by, frames=count,
+                 image_size=size, prepare_s=round(src["prepare_s"], 3),
+                 **timing, outputs=written, **extra)
   atomic.write_json(os.path.join(args.out, "summary.json"), summary, indent=2)
   fps = timing["frames_per_s"]
   print(f"[reenact] {count} frames x 2 views; per-frame path "

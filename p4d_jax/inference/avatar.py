@@ -5,13 +5,16 @@ The source's part of the network (global and detail encoders, the motion
 neutralisation, the background) runs once in `prepare`; each frame then
 runs only the motion source on the driving frame, the motion blocks, the
 tri-plane decoder and the renderer, in one jitted call for a batch of
-frames. The model is a `models.model.Model` whose motion source reads
-images (the oracle needs SynthHeads parameters, which real frames lack).
+frames. The model is a `models.model.Model`. Driving frames need a motion
+source that reads images (the oracle needs SynthHeads parameters, which
+real frames lack); motion codes (`render_codes`, e.g. expressions from
+speech, `expression_codes`) drive any model.
 
     avatar = Avatar(model, params)
     src = avatar.prepare(source, source_label)      # [S, S, 3], [25]
     out = avatar.render(src, driving, labels, driving_labels)
     out["image"], out["depth"], out["mask"]         # driving [B, S, S, 3]
+    out = avatar.render_codes(src, codes, labels)   # codes [B, D]
 
 `labels` are the cameras to render at; `driving_labels` the driving
 frames' own cameras (default: `labels`), which a motion source that aligns
@@ -24,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from p4d_jax.models.motion import source as motion_source
 from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
 
@@ -57,12 +61,8 @@ class Avatar:
   parameters."""
 
   def __init__(self, model, params):
-    if model.motion_reads not in ("image", "framed"):
-      raise ValueError(
-          "Reenactment drives the avatar with images; this model's motion "
-          f"source reads {model.motion_reads!r} (a Psi3d run has none, the "
-          "oracle reads SynthHeads parameters). Use a Psi run whose "
-          "motion.kind is learned or pretrained.")
+    if model.motion_reads is None:
+      raise ValueError("A Psi3d run has no motion source; use a Psi run.")
     self.model, self.params = model, params
     self.image_size = model.image_size
     self._prepare = jax.jit(self._prepare_fn)
@@ -71,40 +71,57 @@ class Avatar:
     self._density = jax.jit(self._density_fn, static_argnames=("resolution",))
 
   def _motion(self, params, images, labels):
+    if self.model.motion_reads not in ("image", "framed"):
+      raise ValueError(
+          "Reenactment drives the avatar with images; this model's motion "
+          f"source reads {self.model.motion_reads!r} (the oracle reads "
+          "SynthHeads parameters). Use a Psi run whose motion.kind is "
+          "learned or pretrained, or drive it with motion codes.")
     frames = (dict(image=images, camera=labels)
               if self.model.motion_reads == "framed" else images)
     return self.model.motion_code(params, frames)
 
-  def _prepare_fn(self, params, source, label):
+  def _prepare_fn(self, params, source, label, code):
     image = source[None]
-    return self.model.encode_source(
-        params, image, self._motion(params, image, label[None]))
+    motion = (self._motion(params, image, label[None]) if code is None
+              else code[None])
+    return self.model.encode_source(params, image, motion)
 
-  def _planes(self, params, prepared, driving, driving_labels):
-    b = driving.shape[0]
+  def _planes(self, params, prepared, motion):
+    b = motion.shape[0]
     source = jax.tree.map(lambda x: jnp.broadcast_to(x, (b, *x.shape[1:])),
                           prepared)
-    motion = self._motion(params, driving, driving_labels)
     return self.model.animate(params, source, motion), source
 
-  def _render_fn(self, params, prepared, driving, driving_labels, c2w,
-                 intrinsics):
-    planes, source = self._planes(params, prepared, driving, driving_labels)
+  def _render_fn(self, params, prepared, motion, c2w, intrinsics):
+    planes, source = self._planes(params, prepared, motion)
     out = self.model.render(params, planes, source["background"], c2w,
                             intrinsics, jax.random.key(0))
     return dict(image=out["image"], depth=out["depth"], mask=out["mask"])
 
   def _density_fn(self, params, prepared, driving, label, resolution):
-    planes, _ = self._planes(params, prepared, driving[None], label[None])
+    motion = self._motion(params, driving[None], label[None])
+    planes, _ = self._planes(params, prepared, motion)
     return self.model.density_grid(params, planes, resolution)
 
-  def prepare(self, source: np.ndarray, label: np.ndarray | None = None
-              ) -> dict:
+  def prepare(self, source: np.ndarray, label: np.ndarray | None = None,
+              code: np.ndarray | None = None) -> dict:
     """source [S, S, 3] in [-1, 1] and its camera label [25] (default:
-    frontal) -> its cached part of the network."""
+    frontal) -> its cached part of the network. `code` [D]: the source's
+    motion code (default: the motion source reads the image)."""
     self._check(source[None], "source")
     return self._prepare(self.params, jnp.asarray(source, jnp.float32),
-                         self._label(label))
+                         self._label(label),
+                         None if code is None else jnp.asarray(code,
+                                                               jnp.float32))
+
+  def expression_codes(self, expressions: np.ndarray) -> np.ndarray:
+    """Standardised SynthHeads expressions [B, E] -> motion codes [B, D]
+    (zero beyond E): what the `oracle` source makes of them, and the space
+    the `pretrained` extractor's outputs fill."""
+    return np.asarray(motion_source.pad_to(
+        jnp.asarray(expressions, jnp.float32),
+        self.model.sizes.canonical.motion_dim))
 
   def motion_codes(self, frames: np.ndarray, labels: np.ndarray
                    ) -> jax.Array:
@@ -122,12 +139,18 @@ class Avatar:
     `params`: other parameters of the same model (an adapted avatar's;
     default: this avatar's)."""
     self._check(driving, "driving")
-    labels = jnp.asarray(labels, jnp.float32)
-    c2w, intrinsics = cameras.unpack_label(labels)
-    own = labels if driving_labels is None else jnp.asarray(driving_labels,
-                                                            jnp.float32)
+    params = self.params if params is None else params
+    own = labels if driving_labels is None else driving_labels
+    motion = self._codes(params, jnp.asarray(driving, jnp.float32),
+                         jnp.asarray(own, jnp.float32))
+    return self.render_codes(prepared, motion, labels, params)
+
+  def render_codes(self, prepared: dict, codes, labels: np.ndarray,
+                   params=None) -> dict:
+    """`render` driven by motion codes [B, D] instead of frames."""
+    c2w, intrinsics = cameras.unpack_label(jnp.asarray(labels, jnp.float32))
     out = self._render(self.params if params is None else params, prepared,
-                       jnp.asarray(driving, jnp.float32), own, c2w, intrinsics)
+                       jnp.asarray(codes, jnp.float32), c2w, intrinsics)
     return {k: np.asarray(v) for k, v in out.items()}
 
   def density(self, prepared: dict, driving: np.ndarray,

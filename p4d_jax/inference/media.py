@@ -24,6 +24,7 @@ from p4d_jax.data import clip_files
 from p4d_jax.data import pipeline
 from p4d_jax.data.faces import landmarks
 from p4d_jax.data.faces import preprocess
+from p4d_jax.data.synthheads import speech
 from p4d_jax.inference import avatar
 from p4d_jax.media import video_io
 from p4d_jax.user_errors import UserError
@@ -43,7 +44,9 @@ class Frames:
   truth: dict | None = None
 
 
-def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
+def _synthheads_clip(spec: str, data_dir: str) -> tuple[dict, list, str]:
+  """(the stored clip, [FRAME] or [], the set's size name) of
+  synthheads:clips/SIZE/SPLIT:INDEX[:FRAME]."""
   try:
     what, index, *frame = spec[len(SYNTHHEADS):].split(":")
     kind, set_size, split = what.split("/")
@@ -57,20 +60,32 @@ def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
                            builders.data_dir(data_dir))
   if not 0 <= index < len(ds):
     raise UserError(f"{spec!r}: the set has clips 0..{len(ds) - 1}.")
-  ex = ds[index]
+  return ds[index], frame, set_size
+
+
+def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
+  ex, frame, set_size = _synthheads_clip(spec, data_dir)
   images, labels = np.asarray(ex["image"]), np.asarray(ex["camera"], np.float32)
   truth = {k: np.asarray(ex[k], np.float32)
            for k in ("identity", "lighting", "background", "expression")}
   if frame:
     if not 0 <= frame[0] < len(images):
-      raise UserError(f"{spec!r}: clip {index} has frames "
-                       f"0..{len(images) - 1}.")
+      raise UserError(f"{spec!r}: clip has frames 0..{len(images) - 1}.")
     pick = slice(frame[0], frame[0] + 1)
     images, labels = images[pick], labels[pick]
     truth["expression"] = truth["expression"][pick]
   _check_size(images, size, spec)
   return Frames(images, labels, builders.SIZES[set_size].fps,
                 f"{spec}: {len(images)} frame(s) with exact cameras", truth)
+
+
+def synthheads_speech(spec: str, data_dir: str = "") -> np.ndarray:
+  """The speech [N] (16 kHz) of synthheads:clips/SIZE/SPLIT:INDEX, derived
+  from its stored expression track and identity (`synthheads.speech`)."""
+  ex, _, set_size = _synthheads_clip(spec, data_dir)
+  built = builders.SIZES[set_size]
+  return speech.clip_audio(np.asarray(ex["expression"]), built.fps,
+                           built.seed, int(ex["identity_index"]))
 
 
 def _check_size(images: np.ndarray, size: int, where: str):

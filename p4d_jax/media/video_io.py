@@ -26,7 +26,7 @@ DEFAULT_FPS = 25.0   # for videos that do not say
 
 
 @contextlib.contextmanager
-def _ffmpeg():
+def quiet_fork():
   """imageio's ffmpeg forks a subprocess that execs at once, so JAX's warning
   about forking a multithreaded process does not apply."""
   with warnings.catch_warnings():
@@ -63,7 +63,7 @@ def _ffmpeg_scan(path: str) -> tuple[int, str]:
   error line or ""): what is wrong with a file imageio fails on or reads
   short."""
   import imageio_ffmpeg  # pylint: disable=import-outside-toplevel
-  with _ffmpeg():
+  with quiet_fork():
     result = subprocess.run(
         [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-i",
          path, "-map", "0:v:0?", "-c", "copy", "-f", "null", "-progress",
@@ -111,7 +111,7 @@ def read_video(path: str) -> tuple[np.ndarray, float]:
   try:
     # One open file for frames and metadata: one ffmpeg process, not two
     # (each has 10 s to report the header, which a busy machine can miss).
-    with _ffmpeg(), iio.imopen(path, "r") as file:
+    with quiet_fork(), iio.imopen(path, "r") as file:
       frames = np.asarray(file.read(index=...))
       meta = file.metadata()
   except Exception as err:  # imageio raises many types for bad files
@@ -143,7 +143,7 @@ def read_frames(path: str) -> tuple[np.ndarray, float | None]:
 
 def _write_h264(path: str, frames, fps: float) -> None:
   # macro_block_size=1: odd sizes are written as they are, not resized.
-  with _ffmpeg(), imageio.get_writer(path, fps=fps, codec="libx264",
+  with quiet_fork(), imageio.get_writer(path, fps=fps, codec="libx264",
                                      quality=8, macro_block_size=1,
                                      format="FFMPEG") as writer:
     for frame in frames:

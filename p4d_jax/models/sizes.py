@@ -135,6 +135,18 @@ class ExtractorSizes:
   outputs: int = 6                       # SynthHeads' expression parameters
 
 
+@dataclasses.dataclass(frozen=True)
+class Audio2MotionSizes:
+  """models/audio2motion.py: speech features -> per-frame expressions."""
+  kind: str = "regressor"                 # or "cvae" (audio2motion_vae.py)
+  width: int = 64                         # channels of every temporal conv
+  dilations: tuple[int, ...] = (1, 2, 4, 8)   # residual blocks at frame rate
+  outputs: int = 6                        # SynthHeads' expression parameters
+  latent: int = 8                         # cvae: latent channels at T / 2
+  flows: int = 4                          # cvae: coupling layers of the prior
+  flow_hidden: int = 32                   # cvae: their conv width
+
+
 # config.model's keys that are not sizes: how the model computes, not what.
 MEMORY_KEYS = ("compute_dtype", "remat")
 

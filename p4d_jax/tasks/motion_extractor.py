@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from flax import nnx
 
 from p4d_jax import config_bridge
@@ -35,7 +34,7 @@ from p4d_jax.models.motion import extractor
 from p4d_jax.models.motion import face_crop
 from p4d_jax.models.motion import pretrained
 from p4d_jax.tasks import psi3d
-from p4d_jax.train import losses
+from p4d_jax.train import supervised
 
 
 class Extractor:
@@ -103,18 +102,11 @@ class MotionExtractorTask:
         "config.motion.extractor"))
     self.batch_size = config.batch_size
     self.sharding_rules = psi3d.sharding_rules(config)
-    opt = config.optimizer
-    total = config.train.total_steps
-    warmup = min(opt.warmup_steps, total // 2)
-    schedule = optax.warmup_cosine_decay_schedule(
-        0.0, opt.lr, warmup, max(total, warmup + 1), opt.lr / 20)
-    self.tx = optax.adamw(schedule, opt.b1, opt.b2, opt.eps,
-                          weight_decay=opt.weight_decay)
+    self.tx = supervised.optimizer(config.optimizer,
+                                   config.train.total_steps)
 
   def init_state(self, key: jax.Array) -> dict:
-    params = self.model.init(key)
-    return dict(params=params, ema=params, opt_state=self.tx.init(params),
-                step=jnp.zeros((), jnp.int32))
+    return supervised.init_state(self.model.init(key), self.tx)
 
   def dataset(self):
     return expression_renders.training_batches(
@@ -138,18 +130,8 @@ class MotionExtractorTask:
             self.config.loss.invariance * terms["invariance"]), terms
 
   def train_step(self, state: dict, batch: dict, key: jax.Array):
-    (loss, terms), grads = jax.value_and_grad(self.loss, has_aux=True)(
-        state["params"], batch, key)
-    updates, opt_state = self.tx.update(grads, state["opt_state"],
-                                        state["params"])
-    params = optax.apply_updates(state["params"], updates)
-    step = state["step"] + 1
-    lc = self.config.loss
-    decay = losses.ema_decay(self.batch_size, lc.ema_half_life_images,
-                             step * self.batch_size, lc.ema_rampup)
-    state = dict(params=params, opt_state=opt_state, step=step,
-                 ema=losses.ema_update(state["ema"], params, decay))
-    return state, dict(loss=loss, **terms)
+    return supervised.step(self.tx, self.loss, state, batch, key,
+                           self.batch_size, self.config.loss)
 
 
 def correlations(pred: np.ndarray, truth: np.ndarray) -> dict:

@@ -28,6 +28,7 @@ from p4d_jax.evaluation import reenactment
 from p4d_jax.media import atomic
 from p4d_jax.media import json_file
 from p4d_jax.models import model as model_lib
+from p4d_jax.tasks import audio2motion
 from p4d_jax.tasks import motion_extractor
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
@@ -46,6 +47,8 @@ TASKS = {
     "psi4d": TaskKind(psi4d.Psi4dTask, reenactment.ReenactmentEvaluator),
     "motion_extractor": TaskKind(motion_extractor.MotionExtractorTask,
                                  motion_extractor.ExtractorEvaluator),
+    "audio2motion": TaskKind(audio2motion.Audio2MotionTask,
+                             audio2motion.Audio2MotionEvaluator),
 }
 
 # (task name, preset) -> that preset's config (configs.preset): the

@@ -4,7 +4,12 @@ camera per frame, and bad inputs are named."""
 import numpy as np
 import pytest
 
+from p4d_jax.data import builders
 from p4d_jax.data import clip_files
+from p4d_jax.data import pipeline
+from p4d_jax.data.synthheads import examples
+from p4d_jax.data.synthheads import params as P
+from p4d_jax.data.synthheads import speech
 from p4d_jax.inference import avatar
 from p4d_jax.inference import media
 from p4d_jax.media import image_io
@@ -51,6 +56,21 @@ def test_synthheads_clips_come_with_their_exact_cameras(synthheads_tiny):
     media.load("synthheads:clips/tiny/test:1", 64, data_dir=synthheads_tiny)
   with pytest.raises(ValueError, match="write synthheads:clips/SIZE/SPLIT"):
     media.load("synthheads:clips/tiny", 32)
+
+
+def test_a_stored_clip_speaks_as_its_track_says(synthheads_tiny):
+  """Audio, frames and parameters travel together: the speech re-derived
+  from the stored clip is the clip's speech, frame-aligned."""
+  wave = media.synthheads_speech("synthheads:clips/tiny/test:1",
+                                 synthheads_tiny)
+  spec = builders.SIZES["tiny"]
+  ident = int(pipeline.synthheads("clips", "tiny", "test",
+                                  synthheads_tiny)[1]["identity_index"])
+  assert ident >= P.HELD_OUT_OFFSET
+  expression = examples.clip_curves(spec, ident)[0]
+  assert wave.shape == (8 * 1280,)
+  np.testing.assert_array_equal(
+      wave, speech.clip_audio(expression, spec.fps, spec.seed, ident))
 
 
 def test_preprocessed_clips_and_image_folders(tmp_path):

@@ -28,7 +28,7 @@ class MotionRanges:
   blink_duration: tuple[float, float] = (0.15, 0.3)
 
 
-def _smooth_curve(rng, times, amplitude, frequency, terms=3):
+def smooth_curve(rng, times, amplitude, frequency, terms=3):
   """A sum of random sinusoids [T] with peak value at most `amplitude`."""
   weights = rng.uniform(0.3, 1.0, terms)
   weights /= weights.sum()
@@ -52,7 +52,7 @@ def _speech_envelope(rng, times, segment):
   return env
 
 
-def _blinks(rng, times, interval, duration):
+def blinks(rng, times, interval, duration):
   """Blink curves [T] for each eye: raised-cosine closures, rarely a wink."""
   left, right = np.zeros_like(times), np.zeros_like(times)
   t = rng.uniform(0, interval[1])
@@ -73,21 +73,21 @@ def clip_motion(rng: np.random.Generator, frames: int, fps: float,
   times = np.arange(frames) / fps
   r = ranges
   pose = np.stack([
-      _smooth_curve(rng, times, r.yaw, r.head_frequency),
-      _smooth_curve(rng, times, r.pitch, r.head_frequency),
-      _smooth_curve(rng, times, r.roll, r.head_frequency)], -1)
+      smooth_curve(rng, times, r.yaw, r.head_frequency),
+      smooth_curve(rng, times, r.pitch, r.head_frequency),
+      smooth_curve(rng, times, r.roll, r.head_frequency)], -1)
   talking = _speech_envelope(rng, times, r.speech_segment)
   rate = rng.uniform(*r.syllable_rate)
   syllables = np.abs(np.sin(np.pi * rate * times + rng.uniform(0, np.pi)))
-  loudness = 0.55 + _smooth_curve(rng, times, 0.25, (0.3, 1.0))
+  loudness = 0.55 + smooth_curve(rng, times, 0.25, (0.3, 1.0))
   jaw = talking * loudness * syllables**1.5
   # Smile, brow and pucker change within seconds, so that a clip's frames
   # differ in them and not only its identity's average does.
-  smile = 0.25 + _smooth_curve(rng, times, 0.5, (0.15, 0.5))
-  brow = 0.15 * talking + _smooth_curve(rng, times, 0.35, (0.2, 0.6))
+  smile = 0.25 + smooth_curve(rng, times, 0.5, (0.15, 0.5))
+  brow = 0.15 * talking + smooth_curve(rng, times, 0.35, (0.2, 0.6))
   pucker = 0.3 * talking * np.sin(np.pi * rate * 0.5 * times) + \
-      _smooth_curve(rng, times, 0.3, (0.15, 0.5))
-  blink_left, blink_right = _blinks(rng, times, r.blink_interval,
+      smooth_curve(rng, times, 0.3, (0.15, 0.5))
+  blink_left, blink_right = blinks(rng, times, r.blink_interval,
                                     r.blink_duration)
   expression = np.stack([jaw, smile, blink_left, blink_right, brow, pucker], -1)
   low = np.array([p.low for p in P.EXPRESSION])

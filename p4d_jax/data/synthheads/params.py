@@ -155,7 +155,8 @@ def random_expression(rng: np.random.Generator) -> np.ndarray:
 
 # Independent random streams per purpose, so adding one never shifts another.
 STREAMS = dict(identity=1, expression=2, lighting=3, background=4, camera=5,
-               motion=6, pairs=7, extractor=8, ceiling=9)
+               motion=6, pairs=7, extractor=8, ceiling=9, speech=10,
+               speech_order=11)
 
 # Held-out identities (evaluation) are numbered from here, far from training's.
 HELD_OUT_OFFSET = 1_000_000
@@ -180,10 +181,27 @@ def check_scene(scene: Scene) -> None:
                        f"be {len(table)} (see synthheads.params).")
 
 
+def _centre_and_spread() -> tuple[np.ndarray, np.ndarray]:
+  low, high = _bounds(EXPRESSION)
+  return (low + high) / 2, (high - low) / np.sqrt(12.0)
+
+
 def standardise_expression(expression) -> np.ndarray:
   """Expression vectors [..., 6] -> zero mean, unit variance for a parameter
   uniform over its range (what the oracle motion source reads)."""
-  low = np.array([p.low for p in EXPRESSION], np.float32)
-  high = np.array([p.high for p in EXPRESSION], np.float32)
-  return ((np.asarray(expression, np.float32) - (low + high) / 2) /
-          ((high - low) / np.sqrt(12.0))).astype(np.float32)
+  centre, spread = _centre_and_spread()
+  return ((np.asarray(expression, np.float32) - centre) /
+          spread).astype(np.float32)
+
+
+def clip_expression(expression) -> np.ndarray:
+  """Expression vectors [..., 6] clipped to each parameter's range."""
+  low, high = _bounds(EXPRESSION)
+  return np.clip(np.asarray(expression, np.float32), low, high)
+
+
+def raw_expression(standardised) -> np.ndarray:
+  """`standardise_expression` undone, clipped to each parameter's range."""
+  centre, spread = _centre_and_spread()
+  return clip_expression(np.asarray(standardised, np.float32) * spread +
+                         centre)

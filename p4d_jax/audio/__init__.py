@@ -1,0 +1,1 @@
+"""Audio: the front end that turns speech into features (pure jnp)."""

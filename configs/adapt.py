@@ -42,8 +42,9 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # translation_sigma (fraction of the camera distance) and focal_sigma
   # (fraction) are the prior's scales; `prior` its weight. zero_mean: fix the
   # gauge by removing the mean correction over the inputs (K > 1).
-  # density: one offset on the raw density everywhere, at density_lr (the
-  # references are rendered again with it when calibration ends).
+  # density: one offset on the raw density everywhere, at density_lr, only
+  # when the inputs come with masks (the references are rendered again with
+  # it when calibration ends).
   config.calibration = ml_collections.ConfigDict(dict(
       enabled=True, steps=p["calib"], lr=3e-3, identity_lr_scale=0.3,
       density=True, density_lr=0.1,

@@ -10,9 +10,9 @@ Feed-forward fusion first (`fusion`), then two stages of Adam in one jitted
 step (compiled once, whatever the stage or the identity):
 
   calibration  `calibration.steps` steps: per-image camera corrections (and
-               optionally motion-code corrections) and one density offset
-               (`calibration.density`: the head grown or shrunk as a
-               whole), weights otherwise frozen
+               optionally motion-code corrections) and, with masks, one
+               density offset (`calibration.density`: the head grown or
+               shrunk as a whole), weights otherwise frozen
   identity     `identity.steps` steps: the trainable sets of `identity`,
                cameras and density offset still free at a lower learning
                rate

@@ -1,7 +1,9 @@
 """Few-shot adaptation: one input at zero steps is Psi bit for bit, adapted
-avatars round-trip through the run format, tools/adapt.py turns bad inputs
-into one error line; slow: calibration undoes a known camera perturbation,
-and adapting one person leaves every other render alone."""
+avatars round-trip through the run format, the density offset shifts the
+raw density by itself everywhere, tools/adapt.py turns bad inputs into one
+error line; slow: calibration undoes a known camera perturbation, the mask
+term grows or shrinks the head to the masks, and adapting one person
+leaves every other render alone."""
 
 import concurrent.futures
 import os

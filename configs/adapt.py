@@ -42,8 +42,12 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # translation_sigma (fraction of the camera distance) and focal_sigma
   # (fraction) are the prior's scales; `prior` its weight. zero_mean: fix the
   # gauge by removing the mean correction over the inputs (K > 1).
+  # density: one offset on the raw density everywhere, at density_lr, only
+  # when the inputs come with masks (the references are rendered again with
+  # it when calibration ends).
   config.calibration = ml_collections.ConfigDict(dict(
       enabled=True, steps=p["calib"], lr=3e-3, identity_lr_scale=0.3,
+      density=True, density_lr=0.1,
       focal=False, motion=False, motion_lr=1e-2, motion_prior=1e-3,
       rotation_sigma=3.0, translation_sigma=0.02, focal_sigma=0.02,
       prior=1e-3, zero_mean=False))
@@ -64,8 +68,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       references=8, per_step=2, reference_yaw=1.0, reference=0.5,
       reference_depth=20.0, token_magnitude=1e-3, bias_magnitude=1e-3,
       lora_magnitude=1e-3, density_tv=0.05))
-  # L1 on the super-resolved image and on the raw render, plus 1 - SSIM.
+  # L1 on the super-resolved image and on the raw render, plus 1 - SSIM;
+  # mask: L1 of the rendered opacity against the inputs' foreground masks
+  # where they come with any (SynthHeads; photos have none).
   config.loss = ml_collections.ConfigDict(dict(l1=1.0, raw_l1=0.5,
-                                               ssim=0.2))
+                                               ssim=0.2, mask=1.0))
   config.lock()
   return config

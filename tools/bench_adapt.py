@@ -9,6 +9,8 @@ K and variant, appended to --out.
 Variants (each on the first K of the person's 8 inputs):
   fusion         feed-forward fusion, no step (K = 1: plain Psi)
   adapt          calibration + identity stage (configs/adapt.py), noisy cameras
+                 (every adapting variant gets the inputs' masks, but:)
+  adapt_nomask   adapt without the inputs' masks (as for photos)
   adapt_nocalib  the identity stage alone, noisy cameras
   adapt_true     the identity stage alone, TRUE cameras (the upper bound)
   tokens, biases, lora   one trainable set alone, with calibration, noisy
@@ -71,6 +73,7 @@ VARIANTS = {
     "fusion": dict(cameras="noisy", set={"calibration.steps": 0,
                                          "identity.steps": 0}),
     "adapt": dict(cameras="noisy", set={}),
+    "adapt_nomask": dict(cameras="noisy", set={}, masks=False),
     "adapt_nocalib": dict(cameras="noisy",
                           set={"calibration.enabled": False}),
     "adapt_true": dict(cameras="true", set={"calibration.enabled": False}),
@@ -122,9 +125,10 @@ def bench_one(avatar, adapters: dict, person: dict, k: int,
                                  _NOISE_T.value, _NOISE_F.value)
   given = truth if VARIANTS[name]["cameras"] == "true" else noisy
   adapter = adapters[name]
-  curve = []
+  curve, last = [], {}
 
   def on_step(step, data, trainables):
+    last["density"] = trainables["density"]
     if _CURVE.value and step % _CURVE.value == 0:
       params, source = adapter.adapted(data, trainables)
       tg = person["targets"]
@@ -133,8 +137,12 @@ def bench_one(avatar, adapters: dict, person: dict, k: int,
           params=params), tg))
       curve.append(dict(step=step, **{m: held[m] for m in HEADLINE}))
 
-  result = adapter.fit(images, given, progress=False, on_step=on_step)
+  masks = inp["mask"][:k] if VARIANTS[name].get("masks", True) else None
+  result = adapter.fit(images, given, progress=False, on_step=on_step,
+                       masks=masks)
   row = dict(identity=person["identity"], k=k, variant=name,
+             masks=masks is not None,
+             density_offset=float(last["density"]),
              cameras=VARIANTS[name]["cameras"], steps=result.steps,
              seconds=round(result.seconds, 2),
              camera_error_given=calibration.camera_error(given, truth,

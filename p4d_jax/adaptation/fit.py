@@ -10,15 +10,22 @@ Feed-forward fusion first (`fusion`), then two stages of Adam in one jitted
 step (compiled once, whatever the stage or the identity):
 
   calibration  `calibration.steps` steps: per-image camera corrections (and
-               optionally motion-code corrections), weights frozen
+               optionally motion-code corrections) and, with masks, one
+               density offset (`calibration.density`: the head grown or
+               shrunk as a whole), weights otherwise frozen
   identity     `identity.steps` steps: the trainable sets of `identity`,
-               cameras still free at a lower learning rate
+               cameras and density offset still free at a lower learning
+               rate
 
 Loss on the input views: L1 on the super-resolved image and on the raw
-render (each input over its own background), 1 - SSIM. Regularisers: the
-frozen pre-adaptation avatar's renders at `regularise.references` unseen
-cameras x expressions (image L1 and depth L1 on its opacity), the
-magnitudes of the deltas, the camera prior, EG3D's density TV. Every
+render (each input over its own background), 1 - SSIM, and where the
+inputs come with foreground masks (SynthHeads), L1 between the rendered
+opacity and the mask (`loss.mask`). Regularisers: the pre-adaptation
+avatar's renders at `regularise.references` unseen cameras x expressions
+(image L1 and depth L1 on its opacity; rendered again with the calibrated
+density offset when calibration ends, so they hold the identity stage to
+the calibrated head, not to the fused one), the magnitudes of the deltas,
+the camera prior, EG3D's density TV. Every
 learning rate and weight is an argument of the step, so a stage change or a
 new identity never recompiles (calibration steps compute the identity
 stage's terms at weight 0: one compilation, about a minute on one CPU core
@@ -94,9 +101,10 @@ class Adapter:
   # -- pure pieces ----------------------------------------------------------
 
   def _merge_fn(self, params, fused, trainables):
-    return identity.apply(params, fused, trainables["identity"],
-                          self.cfg.identity.lora_alpha,
-                          self.cfg.identity.geometry_biases)
+    params, source = identity.apply(params, fused, trainables["identity"],
+                                    self.cfg.identity.lora_alpha,
+                                    self.cfg.identity.geometry_biases)
+    return identity.offset_density(params, trainables["density"]), source
 
   def _render(self, params, source, motion, background, c2w, intr, key):
     n = motion.shape[0]
@@ -135,7 +143,8 @@ class Adapter:
         camera_prior=calibration.prior(
             correction, data["labels"], cfg.calibration.rotation_sigma,
             cfg.calibration.translation_sigma, cfg.calibration.focal_sigma),
-        motion_prior=jnp.mean(jnp.square(trainables["motion"])))
+        motion_prior=jnp.mean(jnp.square(trainables["motion"])),
+        mask=losses.l1(view_targets.to01(out["mask"]), data["masks_raw"]))
     ref = jax.tree.map(lambda x: x[ref_index], data["references"])
     c2w_r, intr_r = calibration.apply(ref["labels"],
                                       calibration.zeros(len(ref_index)))
@@ -166,12 +175,14 @@ class Adapter:
 
   # -- the loop -------------------------------------------------------------
 
-  def weights(self, stage: str) -> dict:
+  def weights(self, stage: str, masks: bool) -> dict:
     """Every loss term's weight in a stage (the names `_loss` reports);
-    the identity stage's terms weigh 0 in calibration."""
+    the identity stage's terms weigh 0 in calibration, the mask term 0
+    without `masks`."""
     c, r = self.cfg, self.cfg.regularise
     on = float(stage == "identity")
     return dict(l1=c.loss.l1, raw_l1=c.loss.raw_l1, ssim=c.loss.ssim,
+                mask=c.loss.mask * float(masks),
                 camera_prior=c.calibration.prior,
                 motion_prior=c.calibration.motion_prior,
                 reference=r.reference * on,
@@ -181,8 +192,10 @@ class Adapter:
                 biases_magnitude=r.bias_magnitude * on,
                 lora_magnitude=r.lora_magnitude * on)
 
-  def _rates(self, trainables: dict, stage: str) -> dict:
-    """Per-leaf learning rates of a stage (0: frozen)."""
+  def _rates(self, trainables: dict, stage: str, masks: bool) -> dict:
+    """Per-leaf learning rates of a stage (0: frozen). The density offset
+    trains only with masks: the photometric terms alone shrink the head
+    (and worsen its depth)."""
     c = self.cfg
     cam = c.calibration.lr if c.calibration.enabled else 0.0
     if stage == "identity":
@@ -192,15 +205,22 @@ class Adapter:
                 biases=c.identity.bias_lr * ident,
                 lora=c.identity.lora_lr * ident)
     focal = cam if c.calibration.focal else 0.0
+    density = c.calibration.density_lr if (c.calibration.density and
+                                           masks) else 0.0
+    if stage == "identity":
+      density *= c.calibration.identity_lr_scale
     return dict(
         cameras=dict(rotation=cam, translation=cam, focal=focal),
+        density=density,
         motion=c.calibration.motion_lr if c.calibration.motion else 0.0,
         identity={k: jax.tree.map(lambda _: rate[k], v)  # noqa: B023
                   for k, v in trainables["identity"].items()})
 
-  def prepare(self, images: np.ndarray, labels: np.ndarray) -> dict:
+  def prepare(self, images: np.ndarray, labels: np.ndarray,
+              masks: np.ndarray | None = None) -> dict:
     """The fixed inputs of every step: frozen parameters, the fused and
-    per-input states, motion codes, the images and the references."""
+    per-input states, motion codes, the images (and masks: zeros when
+    there are none; the mask term then weighs 0) and the references."""
     cfg, avatar = self.cfg, self.avatar
     inputs = fusion.encode_inputs(avatar, images, labels)
     fused = fusion.fuse(inputs, cfg.fusion.detail)
@@ -217,18 +237,21 @@ class Adapter:
       refs = dict(image=jnp.zeros(()), depth=jnp.zeros(()),
                   mask=jnp.zeros(()))
     images = jnp.asarray(images, jnp.float32)
+    masks = jnp.zeros(images.shape[:3]) if masks is None else jnp.asarray(
+        masks, jnp.float32)
     factor = self.model.sizes.superres.factor
     return dict(
         params=avatar.params, fused=fused, codes=codes,
         backgrounds=inputs["background"], images=images,
         images_raw=image_metrics.area_downsample(images, factor),
+        masks_raw=image_metrics.area_downsample(masks, factor),
         labels=jnp.asarray(labels, jnp.float32),
         references=dict(refs, labels=jnp.asarray(ref_labels),
                         motion=jnp.asarray(ref_motion)))
 
   def init(self, data: dict) -> dict:
     k = data["labels"].shape[0]
-    return dict(cameras=calibration.zeros(k),
+    return dict(cameras=calibration.zeros(k), density=jnp.zeros(()),
                 motion=jnp.zeros_like(data["codes"]),
                 identity=identity.init(data["params"], data["fused"],
                                        self.cfg.identity,
@@ -242,11 +265,12 @@ class Adapter:
     return ["calibration"] * calib + ["identity"] * c.identity.steps
 
   def fit(self, images: np.ndarray, labels: np.ndarray, progress: bool = True,
-          on_step: Callable[[int, dict, dict], None] | None = None
-          ) -> Result:
-    """Adapts to views [K, S, S, 3] in [-1, 1] at labels [K, 25].
+          on_step: Callable[[int, dict, dict], None] | None = None,
+          masks: np.ndarray | None = None) -> Result:
+    """Adapts to views [K, S, S, 3] in [-1, 1] at labels [K, 25], with
+    their foreground masks [K, S, S] in [0, 1] where known.
     `on_step(step, data, trainables)` runs after every step (and at 0)."""
-    data = self.prepare(images, labels)
+    data = self.prepare(images, labels, masks)
     trainables = self.init(data)
     opt_state = self._adam.init(trainables)
     schedule = self.schedule()
@@ -258,8 +282,12 @@ class Adapter:
     if on_step:
       on_step(0, data, trainables)
     for step, stage in enumerate(schedule):
-      rates = jax.tree.map(jnp.float32, self._rates(trainables, stage))
-      weights = {k: jnp.float32(v) for k, v in self.weights(stage).items()}
+      if step and stage != schedule[step - 1] and masks is not None:
+        data = self.recalibrated_references(data, trainables)
+      rates = jax.tree.map(jnp.float32, self._rates(trainables, stage,
+                                                    masks is not None))
+      weights = {k: jnp.float32(v) for k, v in
+                 self.weights(stage, masks is not None).items()}
       ref_index = jnp.asarray((step * per + np.arange(per)) % refs)
       trainables, opt_state, terms = self._step(
           trainables, opt_state, data, weights, rates,
@@ -274,6 +302,18 @@ class Adapter:
         on_step(step + 1, data, trainables)
     seconds = time.perf_counter() - tic
     return self.finish(data, trainables, len(schedule), seconds, history)
+
+  def recalibrated_references(self, data: dict, trainables: dict) -> dict:
+    """`data` with the references rendered again by the pre-adaptation
+    avatar with the calibrated density offset (a no-op when it is off;
+    `fit` calls it only with masks, without them the offset stays 0)."""
+    if not self.cfg.calibration.density:
+      return data
+    ref = data["references"]
+    params = identity.offset_density(data["params"], trainables["density"])
+    fresh = self._references(params, data["fused"], ref["motion"],
+                             ref["labels"])
+    return dict(data, references=dict(ref, **fresh))
 
   def finish(self, data: dict, trainables: dict, steps: int,
              seconds: float, history: list) -> Result:

@@ -15,6 +15,10 @@ fused source state, each switchable (configs/adapt.py `identity`):
 Every delta starts at zero, so `apply` of fresh trainables returns the
 parameters and source state unchanged, bit for bit. `apply` is also how
 an adapted avatar is saved: the deltas merged into plain Psi parameters.
+
+`offset_density` adds one scalar to the field decoder's raw density
+everywhere (calibration's density offset, adaptation/fit.py): it grows or
+shrinks the head and sharpens or softens its surface as a whole.
 """
 
 from __future__ import annotations
@@ -78,6 +82,16 @@ def apply(params, source: dict, trainables: dict, lora_alpha: float = 1.0,
   if "tokens" in trainables:
     source = dict(source, neutral=source["neutral"] + trainables["tokens"])
   return params, source
+
+
+def offset_density(params, offset: jax.Array):
+  """Psi parameters with `offset` [] added to the raw density (column 0 of
+  the field decoder's output bias)."""
+  def add(path, leaf):
+    if tree_paths.path_name(path) == DENSITY_BIASES[1]:
+      return leaf.at[0].add(offset)
+    return leaf
+  return jax.tree_util.tree_map_with_path(add, params)
 
 
 def magnitudes(trainables: dict) -> dict:

@@ -1,7 +1,9 @@
 """Few-shot adaptation: one input at zero steps is Psi bit for bit, adapted
-avatars round-trip through the run format, tools/adapt.py turns bad inputs
-into one error line; slow: calibration undoes a known camera perturbation,
-and adapting one person leaves every other render alone."""
+avatars round-trip through the run format, the density offset shifts the
+raw density by itself everywhere, tools/adapt.py turns bad inputs into one
+error line; slow: calibration undoes a known camera perturbation, the mask
+term grows or shrinks the head to the masks, and adapting one person
+leaves every other render alone."""
 
 import concurrent.futures
 import os
@@ -113,6 +115,43 @@ def test_adapted_parameters_round_trip_through_the_run_format(
   for key in want:
     np.testing.assert_array_equal(got[key], want[key])
   assert np.abs(want["image"] - drive(avatar, source)["image"]).max() > 1e-3
+
+
+def test_density_offset_shifts_the_raw_density_everywhere(psi, heads):
+  run, avatar = psi
+  images, labels = heads
+  source = avatar.prepare(images[0], labels[0])
+  params = identity.offset_density(run.params, 0.7)
+  before = avatar.density(source, images[1], resolution=8)
+  after = avatar_lib.Avatar(run.model, params).density(source, images[1],
+                                                       resolution=8)
+  gain = run.model.module(run.params).decoder.output.bias_gain
+  np.testing.assert_allclose(after - before, 0.7 * gain, atol=1e-5)
+
+
+@pytest.mark.slow   # compiles the adaptation step: about a minute
+def test_mask_term_grows_or_shrinks_the_head_to_the_masks(psi, heads):
+  # Every other term off: only the masks move the density offset (and
+  # without masks nothing moves it). All-ones masks must raise the opacity
+  # of the input renders, all-zeros lower it.
+  _, avatar = psi
+  images, labels = heads
+  cfg = config(calib=20)
+  cfg.loss.update(l1=0.0, raw_l1=0.0, ssim=0.0)
+  cfg.calibration.lr = 0.0
+  adapter = fit.Adapter(avatar, cfg)
+  opacity = lambda r: (avatar.render(   # noqa: E731
+      r.source, images[:2], labels[:2], params=r.params)["mask"] + 1) / 2
+  shape = images[:2].shape[:3]
+  start = opacity(fit.Adapter(avatar, config()).fit(
+      images[:2], labels[:2], progress=False)).mean()
+  unmasked = opacity(adapter.fit(images[:2], labels[:2], progress=False))
+  ones = opacity(adapter.fit(images[:2], labels[:2], progress=False,
+                             masks=np.ones(shape, np.float32))).mean()
+  zeros = opacity(adapter.fit(images[:2], labels[:2], progress=False,
+                              masks=np.zeros(shape, np.float32))).mean()
+  assert unmasked.mean() == pytest.approx(start, abs=1e-6)
+  assert ones > start + 0.05 and zeros < start - 0.05, (zeros, start, ones)
 
 
 @pytest.mark.slow   # compiles the adaptation step: about a minute

@@ -17,7 +17,9 @@ Feed-forward fusion of the inputs, then calibration and the identity stage
 ETA. The avatar is written as a Psi run directory with its source state
 (p4d_jax/adaptation/saved.py). With one input and zero steps
 (--config.calibration.steps=0 --config.identity.steps=0) it is plain Psi
-on that image, bit for bit.
+on that image, bit for bit. Inputs that carry their foreground masks
+(SynthHeads clips) also calibrate the head's density against them; other
+inputs do not (p4d_jax/adaptation/fit.py).
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ flags.mark_flags_as_required(["run", "out"])
 def load_inputs(specs: list[str], size: int, max_inputs: int,
                 **load_options) -> media.Frames:
   """Every frame of every spec (see module doc) -> uint8 images [K, S, S, 3]
-  and labels [K, 25], at most `max_inputs`, evenly spaced."""
+  and labels [K, 25], at most `max_inputs`, evenly spaced; `truth["mask"]`
+  [K, S, S] when every input carries its foreground mask."""
   if not specs:
     raise user_errors.UserError("no inputs: give --images=IMG [IMG ...] "
                                 "(images, folders or clips).")
@@ -75,11 +78,16 @@ def load_inputs(specs: list[str], size: int, max_inputs: int,
             for s in specs]
   images = np.concatenate([f.images for f in loaded])
   labels = np.concatenate([f.cameras for f in loaded])
+  # Foreground masks only where every input has one (SynthHeads clips).
+  masks = (np.concatenate([f.truth["mask"] for f in loaded])
+           if all(f.truth for f in loaded) else None)
   if len(images) > max_inputs:
     pick = np.round(np.linspace(0, len(images) - 1, max_inputs)).astype(int)
     images, labels = images[pick], labels[pick]
+    masks = None if masks is None else masks[pick]
   note = "; ".join(f.note for f in loaded)
-  return media.Frames(images, labels, loaded[0].fps, note)
+  truth = None if masks is None else dict(mask=masks)
+  return media.Frames(images, labels, loaded[0].fps, note, truth)
 
 
 def main(argv):
@@ -97,13 +105,18 @@ def main(argv):
         f"[adapt] model: {_RUN.value} step {run.step}", flush=True)
   avatar = avatar_lib.Avatar(run.model, run.params)
   tic = time.perf_counter()
+  masks = inputs.truth["mask"] if inputs.truth else None
+  print("[adapt] masks: " + (
+      "the inputs' own (density offset and mask term on)" if masks is not None
+      else "none (density offset and mask term off)"), flush=True)
   result = fit.Adapter(avatar, cfg).fit(image_io.to_float(inputs.images),
-                                        inputs.cameras)
+                                        inputs.cameras, masks=masks)
   total_s = time.perf_counter() - tic
   moved = np.abs(result.labels - inputs.cameras).max()
   about = dict(
       run=os.path.abspath(_RUN.value), step=run.step, inputs=inputs.note,
-      count=len(inputs.images), labels=inputs.cameras.tolist(),
+      count=len(inputs.images), masks=masks is not None,
+      labels=inputs.cameras.tolist(),
       calibrated_labels=result.labels.tolist(), steps=result.steps,
       steps_s=round(result.seconds, 2), total_s=round(total_s, 2),
       final_loss=result.losses[-1] if result.losses else None,

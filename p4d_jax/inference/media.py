@@ -39,9 +39,20 @@ class Frames:
   cameras: np.ndarray   # float32 [T, 25] head-frame camera labels
   fps: float
   note: str             # where the frames came from and what was done
-  # SynthHeads clips only: the exact head (identity, lighting, background)
-  # and per-frame expression [T, 6] (evaluation/jaw_follow.py reads them).
+  # SynthHeads clips only: the exact head (identity, lighting, background),
+  # per-frame expression [T, 6] (evaluation/jaw_follow.py reads them) and
+  # foreground mask [T, S, S] in [0, 1] (tools/adapt.py fits to them).
   truth: dict | None = None
+
+  def frames(self, pick: slice) -> "Frames":
+    """These frames' `pick`, with their per-frame truth."""
+    truth = self.truth and dict(
+        self.truth, **{k: self.truth[k][pick] for k in PER_FRAME_TRUTH})
+    return dataclasses.replace(self, images=self.images[pick],
+                               cameras=self.cameras[pick], truth=truth)
+
+
+PER_FRAME_TRUTH = ("expression", "mask")
 
 
 def _synthheads_clip(spec: str, data_dir: str) -> tuple[dict, list, str]:
@@ -68,15 +79,16 @@ def _synthheads(spec: str, size: int, data_dir: str) -> Frames:
   images, labels = np.asarray(ex["image"]), np.asarray(ex["camera"], np.float32)
   truth = {k: np.asarray(ex[k], np.float32)
            for k in ("identity", "lighting", "background", "expression")}
+  truth["mask"] = np.asarray(ex["mask"], np.float32) / 255.0
+  out = Frames(images, labels, builders.SIZES[set_size].fps,
+               f"{spec}: {len(images)} frame(s) with exact cameras", truth)
   if frame:
     if not 0 <= frame[0] < len(images):
       raise UserError(f"{spec!r}: clip has frames 0..{len(images) - 1}.")
-    pick = slice(frame[0], frame[0] + 1)
-    images, labels = images[pick], labels[pick]
-    truth["expression"] = truth["expression"][pick]
-  _check_size(images, size, spec)
-  return Frames(images, labels, builders.SIZES[set_size].fps,
-                f"{spec}: {len(images)} frame(s) with exact cameras", truth)
+    out = out.frames(slice(frame[0], frame[0] + 1))
+    out.note = f"{spec}: 1 frame(s) with exact cameras"
+  _check_size(out.images, size, spec)
+  return out
 
 
 def synthheads_speech(spec: str, data_dir: str = "") -> np.ndarray:
@@ -152,8 +164,5 @@ def load(spec: str, size: int, *, align: bool = True, face_index: int = 0,
       frames = frames[:max_frames]
     out = _align(frames, fps, size, spec, align, face_index, require_face)
   if max_frames:
-    truth = out.truth and dict(out.truth,
-                               expression=out.truth["expression"][:max_frames])
-    out = dataclasses.replace(out, images=out.images[:max_frames],
-                              cameras=out.cameras[:max_frames], truth=truth)
+    out = out.frames(slice(0, max_frames))
   return out

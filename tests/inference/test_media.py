@@ -50,6 +50,27 @@ def test_synthheads_clips_come_with_their_exact_cameras(synthheads_tiny):
                      data_dir=synthheads_tiny)
   np.testing.assert_array_equal(three.truth["expression"],
                                 clip.truth["expression"][:3])
+  np.testing.assert_array_equal(one.truth["mask"][0], clip.truth["mask"][5])
+  np.testing.assert_array_equal(three.truth["mask"], clip.truth["mask"][:3])
+  # The mask is the head's: opaque where the head is, clear at the corners.
+  assert clip.truth["mask"].shape == (8, 32, 32)
+  assert clip.truth["mask"].max() == 1.0 and clip.truth["mask"][:, 0, 0].max() == 0.0
+
+
+def test_adapt_fits_to_masks_only_when_every_input_has_one(synthheads_tiny,
+                                                          tmp_path):
+  from tools import adapt  # pylint: disable=import-outside-toplevel
+  clip = "synthheads:clips/tiny/test:1"
+  got = adapt.load_inputs([clip], 32, 4, data_dir=synthheads_tiny)
+  full = media.load(clip, 32, data_dir=synthheads_tiny)
+  np.testing.assert_array_equal(got.truth["mask"],
+                                full.truth["mask"][[0, 2, 5, 7]])
+  np.testing.assert_array_equal(got.images, full.images[[0, 2, 5, 7]])
+  photo = tmp_path / "photo.png"
+  image_io.write_image(str(photo), full.images[0])
+  mixed = adapt.load_inputs([clip, str(photo)], 32, 4, align=False,
+                            data_dir=synthheads_tiny)
+  assert mixed.truth is None
   with pytest.raises(ValueError, match="has frames 0..7"):
     media.load("synthheads:clips/tiny/test:1:9", 32, data_dir=synthheads_tiny)
   with pytest.raises(ValueError, match="model takes 64x64"):

@@ -44,6 +44,7 @@ class Synthesizer(nnx.Module):
     self.decoder = field_mlp.FieldDecoder(c, sizes.decoder_hidden, c,
                                           rngs=rngs)
     self.superresolution = superres.SuperResolution(sizes.superres, rngs)
+    self.signed_sr_input = sizes.superres.signed_input
 
   def planes(self, image, source_motion, driving_motion, motion_scale):
     """image [B, S, S, 3], motions [B, D], motion_scale [B] -> planes
@@ -93,11 +94,11 @@ class Synthesizer(nnx.Module):
                               uniforms=uniforms)
     residual = out["background_transmittance"]
     feats = out["features"] + residual[..., None] * background
-    # The super-resolution sees every feature channel as 2f - 1, like the
-    # RGB (the reference's SR input).
-    signed = 2.0 * feats - 1.0
-    raw = signed[..., :3]
-    return dict(image=self.superresolution(signed, raw), image_raw=raw,
+    # The released network's super-resolution sees every feature channel
+    # as 2f - 1, like the RGB (sizes.SuperResSizes.signed_input).
+    raw = 2.0 * feats[..., :3] - 1.0
+    sr_input = 2.0 * feats - 1.0 if self.signed_sr_input else feats
+    return dict(image=self.superresolution(sr_input, raw), image_raw=raw,
                 mask=1.0 - 2.0 * residual, features=feats,
                 foreground=out["features"][..., :3],
                 background=background[..., :3], depth=out["depth"])

@@ -60,6 +60,7 @@ def test_random_model_gives_finite_non_negative_pool3_features(model):
   assert np.any(feats > 0) and not np.allclose(feats[0], feats[1])
 
 
+@pytest.mark.slow
 def test_pool3_needs_75_pixels_and_the_variants_differ(model, torch_state):
   x = jax.random.uniform(jax.random.key(2), (1, 75, 80, 3), minval=-1)
   with pytest.raises(ValueError, match="at least 75"):
@@ -127,6 +128,7 @@ def test_torch_layout_and_parameter_count(model):
   assert inception.parameter_count(model) == TRAINABLE + RUNNING_STATS
 
 
+@pytest.mark.slow
 def test_converter_round_trip(tmp_path, torch_state, capsys):
   """A zip-format .pth as torch writes it -> tool -> run directory ->
   model, the BatchNorm statistics included."""

@@ -153,6 +153,7 @@ def test_official_modules(path):
 
 @pytest.mark.usefixtures("highest_precision")
 @pytest.mark.parametrize("path", ov.params("pdfgc_forward"))
+@pytest.mark.slow
 def test_official_pdfgc(path):
   net = nnx.eval_shape(lambda: pdfgc_net.FanEncoder(nnx.Rngs(0)))
   graphdef, abstract = nnx.split(net, nnx.Param)

@@ -101,8 +101,10 @@ def _forward(graphdef, params, image, motion):
   return out["image"], out["planes"]
 
 
-@pytest.mark.parametrize("shape", [{"data": 8}, {"data": 4, "fsdp": 2},
-                                   {"data": 2, "fsdp": 2, "model": 2}])
+@pytest.mark.parametrize("shape", [
+    pytest.param({"data": 8}, marks=pytest.mark.slow),
+    pytest.param({"data": 4, "fsdp": 2}, marks=pytest.mark.slow),
+    {"data": 2, "fsdp": 2, "model": 2}])   # every axis at once: the default
 def test_sharded_forward_equals_unsharded(tiny_model, shape):
   graphdef, params = nnx.split(tiny_model, nnx.Param)
   d = sizes_lib.SynthesizerSizes.tiny().canonical.motion_dim

@@ -12,6 +12,9 @@ from p4d_jax.tasks import psi3d
 from tests.tasks.psi3d_small import small_config
 from tests.tasks.test_psi3d import synthetic_batch
 
+# About a minute of compiling on 2 cores; the knobs are for pods.
+pytestmark = pytest.mark.slow
+
 
 def loss_and_grads(params, **overrides):
   """Loss and parameter gradients of one Psi3d step; `overrides` are

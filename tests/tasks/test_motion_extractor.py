@@ -93,6 +93,7 @@ def small_config(steps=2):
   return config
 
 
+@pytest.mark.slow
 def test_a_run_is_what_the_pretrained_source_reads(tmp_path):
   config = small_config()
   workdir = str(tmp_path / "extractor")

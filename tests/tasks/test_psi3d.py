@@ -118,6 +118,7 @@ def test_eval_pairs_keep_views_within_the_yaw_limit():
   assert novel_view.eval_pairs([{"camera": label}], 0.79) == [(0, 1), (0, 2)]
 
 
+@pytest.mark.slow
 def test_perceptual_term_is_lpips_with_weights_else_one_minus_ssim(tmp_path):
   from p4d_jax.models import lpips   # pylint: disable=import-outside-toplevel
   rng = np.random.default_rng(0)

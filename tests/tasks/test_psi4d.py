@@ -132,6 +132,7 @@ def test_step_trains_what_zero_cross_attention_lets_it(one_device_step):
   assert any(m for k, m in moved.items() if "attn2" in k and "proj" in k)
 
 
+@pytest.mark.slow
 def test_one_step_on_8_devices_equals_one_device(one_device_step):
   """bf16 off (float32 throughout): the step with its batch split over 8
   devices (the loop's data mesh and batch layout) equals the step on one
@@ -190,6 +191,7 @@ def test_synthesizer_paths_are_psi3d_paths(task_and_state):
   assert all("motion_encoder" in p for p in psi_paths - synth_paths)
 
 
+@pytest.mark.slow
 def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
                                                   synthheads_tiny, tmp_path):
   from p4d_jax.data import pipeline  # pylint: disable=import-outside-toplevel

@@ -92,6 +92,7 @@ def tool(out, run, data_dir, *extra):
       cwd=ROOT, env=env, capture_output=True, text=True, check=False)
 
 
+@pytest.mark.slow
 def test_precompute_tool_end_to_end(run_dir, synthheads_tiny, tmp_path):
   out = tmp_path / "views"
   done = tool(out, run_dir[0], synthheads_tiny)

@@ -71,6 +71,7 @@ def errors(centres, turns, first):
           float(np.sqrt(np.mean(np.sum((error - error.mean(0))**2, -1)))))
 
 
+@pytest.mark.slow
 def test_smoothing_steadies_the_crop_and_rolls_follow_the_turn(video):
   path, turns = video
   frames, fps = video_io.read_frames(path)
@@ -117,6 +118,7 @@ def test_clip_files_round_trip(tmp_path):
     clip_files.read_clip(str(tmp_path), "a")
 
 
+@pytest.mark.slow
 def test_preprocess_tool_feeds_the_pseudo_view_stage(video, tmp_path):
   still = tmp_path / "astronaut.png"
   image_io.write_image(str(still), data.astronaut())

@@ -118,8 +118,10 @@ def cases(p: dict) -> list:
       (["tools/evaluate.py", f"--out={p['work']}/e"], "give either"),
       (["tools/adapt.py", f"--run={p['no_run']}", f"--out={p['work']}/a",
         f"--images={p['face.png']}"], "no_run is not a run directory"),
+      # adapt renames its finished avatar into place: it checks the parent.
       (["tools/adapt.py", f"--run={p['no_run']}", out,
-        f"--images={p['face.png']}"], "blocker/sub is not a writable"),
+        f"--images={p['face.png']}"], "parent " + str(p["blocker"]) +
+       " is not a writable"),
       (pseudo + ["--verify"], "views/manifest.json: not valid JSON"),
       (pseudo + ["--config.view=3"], "--config.view: the config has no key "
        "'view'; did you mean 'views'?"),

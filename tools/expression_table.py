@@ -15,7 +15,6 @@ are compared with is `tools/expression_ceiling.py`'s.
 from __future__ import annotations
 
 import json
-import tempfile
 
 from absl import logging
 
@@ -62,8 +61,8 @@ def main(argv=None) -> list[dict]:
       config.eval.data_dir = args.data_dir
     if args.synthheads_size:
       config.eval.synthheads_size = args.synthheads_size
-    evaluator = reenactment.ReenactmentEvaluator(run.model, config,
-                                                 tempfile.mkdtemp())
+    # per_pair writes nothing (only a periodic evaluation reports).
+    evaluator = reenactment.ReenactmentEvaluator(run.model, config, workdir)
     out, fields = evaluator.per_pair(run.params), evaluator.fields
     cross = fields["cross_identity"]
     rows = dict(cross=cross, same=~cross,

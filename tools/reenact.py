@@ -55,10 +55,10 @@ from absl import logging
 import configs
 from p4d_jax import user_errors
 from p4d_jax.adaptation import saved
+from p4d_jax.data.synthheads import params as P
 from p4d_jax.evaluation import jaw_follow
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import media
-from p4d_jax.data.synthheads import params as P
 from p4d_jax.inference import mesh
 from p4d_jax.inference import talking
 from p4d_jax.media import atomic
@@ -170,7 +170,7 @@ def load_source(args, load) -> dict:
               prepare_s=time.perf_counter() - tic, truth=source.truth)
 
 
-def jaw_follow_of(result: np.ndarray, source_truth: dict | None,
+def jaw_follow_of(result: np.ndarray, source_truth: dict,
                   driving) -> dict:
   """The result frames [T, S, S, 3] in [-1, 1] read back as jaw openings
   and correlated with the driver's (evaluation/jaw_follow.py)."""

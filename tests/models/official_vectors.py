@@ -23,11 +23,10 @@ import pytest
 from flax import nnx
 
 from p4d_jax import tree_paths
+from tests import shared_dir
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 DIR = os.environ.get("P4D_OFFICIAL_VECTORS", os.path.join(
-    os.path.dirname(_REPO), "shared", "conformance", "official"))
+    shared_dir.SHARED, "conformance", "official"))
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-KEYS = os.path.join(os.environ.get("P4D_SHARED_DIR", os.path.join(
-    os.path.dirname(__file__), "..", "..", "..", "shared")), "research",
+from tests import shared_dir
+
+KEYS = os.path.join(shared_dir.SHARED, "research",
                     "p4d_v2_generator_keys.json")
 
 needs_keys = pytest.mark.skipif(not os.path.exists(KEYS),

@@ -1,7 +1,7 @@
 """Conformance with the reference PyTorch renderers, one stage at a time.
 
-Every `.npz` in $P4D_CONFORMANCE_DIR (default ../shared/conformance next to
-the repository) is checked. Shapes, sample counts, options and tolerances are
+Every `.npz` in $P4D_CONFORMANCE_DIR (default $P4D_SHARED_DIR/conformance;
+../shared/conformance next to the repository) is checked. Shapes, sample counts, options and tolerances are
 read from each file's arrays and `meta`, so another vector set dropped into the
 directory is checked with no code change. Every key that `meta` gives a
 tolerance for must be compared, or the test fails.
@@ -28,12 +28,10 @@ from p4d_jax.rendering import render_config
 from p4d_jax.rendering import sampling
 from p4d_jax.rendering import triplane
 from p4d_jax.rendering import volume
+from tests import shared_dir
 
-_REPO = os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))
 CONFORMANCE_DIR = os.environ.get(
-    "P4D_CONFORMANCE_DIR",
-    os.path.join(os.path.dirname(_REPO), "shared", "conformance"))
+    "P4D_CONFORMANCE_DIR", os.path.join(shared_dir.SHARED, "conformance"))
 
 # Facts about each reference implementation (not per-file options).
 VARIANTS = {
@@ -49,7 +47,8 @@ def _files():
 def test_vector_directory_is_present():
   assert _files(), (
       f"No conformance vectors found in {CONFORMANCE_DIR!r}. Set "
-      "P4D_CONFORMANCE_DIR to the directory holding the .npz files.")
+      "P4D_CONFORMANCE_DIR to the directory holding the .npz files, or "
+      "P4D_SHARED_DIR to the shared directory.")
 
 
 class Checker:

@@ -44,12 +44,7 @@ if [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 export PATH="$P4D_VENV/bin:$PATH"
-# XLA:CPU takes fresh pages from glibc for its big temporaries on every call;
-# mimalloc keeps them (P4D_ALLOCATOR=system turns this off).
-if [ "${P4D_ALLOCATOR:-mimalloc}" = "mimalloc" ]; then
-  _p4d_mi="$(ls "$P4D_VENV"/lib/python3*/site-packages/cmeel.prefix/lib/libmimalloc.so* 2>/dev/null | head -n1 || true)"
-  if [ -n "$_p4d_mi" ] && [[ "${LD_PRELOAD:-}" != *libmimalloc* ]]; then
-    export LD_PRELOAD="$_p4d_mi${LD_PRELOAD:+:$LD_PRELOAD}"
-  fi
-fi
+# The allocator (p4d_jax/allocator.py; P4D_ALLOCATOR=mimalloc|system|off):
+# XLA:CPU's big temporaries run ~2x slower on glibc's defaults.
+eval "$(cd "$P4D_ROOT" && "$P4D_VENV/bin/python" -m p4d_jax.allocator)"
 cd "$P4D_ROOT"

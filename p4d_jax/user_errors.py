@@ -24,6 +24,8 @@ import re
 import sys
 from typing import Callable
 
+from p4d_jax import allocator
+
 EXIT_STATUS = 2   # argparse's status for a bad command line, kept for all
 
 
@@ -77,8 +79,21 @@ def guard(body: Callable[[], object]) -> object:
     sys.exit(EXIT_STATUS)
 
 
+def ensure_allocator() -> None:
+  """`allocator.ensure()`, with a bad P4D_ALLOCATOR as a user error; every
+  entry point's `__main__` calls it (`run` and `run_absl` do)."""
+  def body():
+    try:
+      allocator.ensure()
+    except ValueError as err:
+      raise UserError(str(err)) from err
+  guard(body)
+
+
 def run(main: Callable[..., object], argv: list[str] | None = None) -> None:
-  """An argparse tool's entry point: `main(argv)` under `guard`."""
+  """An argparse tool's entry point: `main(argv)` under `guard`, on the
+  project's allocator."""
+  ensure_allocator()
   guard(lambda: main(argv))
 
 
@@ -128,7 +143,9 @@ def define_flags(define: Callable[[], object]) -> object:
 
 def run_absl(main: Callable[[list[str]], object]) -> None:
   """An absl tool's entry point: `app.run(main)` under `guard`, with flag
-  and config-override mistakes as user errors too."""
+  and config-override mistakes as user errors too, on the project's
+  allocator."""
+  ensure_allocator()
   from absl import app  # pylint: disable=import-outside-toplevel
   from absl import flags  # pylint: disable=import-outside-toplevel
 

@@ -43,6 +43,8 @@ import json
 import os
 import time
 
+from p4d_jax import user_errors
+
 REMAT = {"none": dict(), "blocks": {"model.remat": "full"},
          "all": {"model.remat": "full", "render.remat": True}}
 NOTE = "XLA:CPU buffer assignment; an estimate of GPU/TPU memory"
@@ -205,4 +207,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+  user_errors.ensure_allocator()
   main()

@@ -35,6 +35,7 @@ from flax import nnx
 from PIL import Image, ImageDraw
 
 from configs import psi3d as psi3d_config
+from p4d_jax import user_errors
 from p4d_jax.data import multiview_batches
 from p4d_jax.media import atomic
 from p4d_jax.rendering import render
@@ -197,4 +198,5 @@ def main(argv=None) -> list[dict]:
 
 
 if __name__ == "__main__":
+  user_errors.ensure_allocator()
   main()

@@ -27,6 +27,7 @@ import numpy as np
 import configs
 from configs import psi3d as psi3d_config
 from configs import pseudo_views as stage_config
+from p4d_jax import user_errors
 from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.data import pseudo_view_reader
 from p4d_jax.data import clip_sources
@@ -108,4 +109,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+  user_errors.ensure_allocator()
   main()

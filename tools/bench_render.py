@@ -15,9 +15,9 @@ Times are medians of --iters calls after a warm-up call; temp_mib is XLA's
 buffer assignment for the compiled call's temporaries. --chunk_rays renders
 in chunks of that many rays (--remat recomputes them in the backward pass);
 --curve PREFIX writes PREFIX.csv and PREFIX.png (cost per sample against the
-setting). Run through
-`bash launch/run.sh python tools/bench_render.py` so the allocator that the
-project preloads (mimalloc) is in place; "allocator" in the output says which.
+setting). It runs on the
+project's allocator (`p4d_jax/allocator.py`: mimalloc unless P4D_ALLOCATOR
+says otherwise); "allocator" in the output says which.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ import resource
 import subprocess
 import sys
 import time
+
+from p4d_jax import allocator
+from p4d_jax import user_errors
 
 # Medians measured with the reference EG3D renderer, torch 2.13 CPU, 2 threads,
 # on this machine class (ms): (rays, batch) -> (forward, forward+backward).
@@ -107,8 +110,10 @@ def run_one(rays: int, batch: int, iters: int,
     result["speedup_fwd"] = round(ref[0] / result["fwd_ms"], 2)
     result["speedup_fwd_bwd"] = round(ref[1] / result["fwd_bwd_ms"], 2)
   preload = os.environ.get("LD_PRELOAD", "")
+  huge = allocator.HUGE_PAGES in os.environ.get("GLIBC_TUNABLES", "")
   result["allocator"] = ("mimalloc" if "mimalloc" in preload else
-                         "jemalloc" if "jemalloc" in preload else "system")
+                         "jemalloc" if "jemalloc" in preload else
+                         "system, huge pages" if huge else "system")
   result["iters"] = iters
   return result
 
@@ -183,4 +188,5 @@ def write_curve(results: list[dict], prefix: str) -> None:
 
 
 if __name__ == "__main__":
+  user_errors.ensure_allocator()
   main()

@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from p4d_jax import user_errors
 from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import motion
 from p4d_jax.data.synthheads import params as P
@@ -65,4 +66,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+  user_errors.ensure_allocator()
   main()

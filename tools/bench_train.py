@@ -22,6 +22,8 @@ import os
 import resource
 import time
 
+from p4d_jax import user_errors
+
 def _config(arg: str):
   from configs import psi3d   # pylint: disable=import-outside-toplevel
   return psi3d.get_config(arg)
@@ -80,4 +82,5 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
+  user_errors.ensure_allocator()
   main()

@@ -29,6 +29,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+from p4d_jax import user_errors
 from p4d_jax.data import builders
 from p4d_jax.media import atomic
 
@@ -211,4 +212,5 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
+  user_errors.ensure_allocator()
   main()

@@ -59,9 +59,11 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       extractor=config_bridge.to_fields(sizes.ExtractorSizes())))
   # One element per clip of the records; each example draws source and
   # driving frames and two pseudo views of the driving frame.
+  # drivers_per_source: consecutive examples sharing one source frame.
   config.data = ml_collections.ConfigDict(dict(
       pseudo_views="outputs/pseudo_views/tiny" if tiny else "",
-      seed=0, cycle_length=4, shuffle_window=16, skip_corrupt=False))
+      seed=0, cycle_length=4, shuffle_window=16, skip_corrupt=False,
+      drivers_per_source=v.get("drivers", 1)))
   # Real frames carry no depth in the records; Portrait4D's Psi terms:
   # 90% of motions from pseudo views, the cross-view LPIPS every 4 steps.
   config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),

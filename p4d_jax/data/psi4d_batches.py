@@ -42,21 +42,24 @@ from p4d_jax.parallel import hosts
 from p4d_jax.rendering import cameras
 
 
-def pick(frames: int, views: int, rng: np.random.Generator
-         ) -> tuple[int, int, int, int]:
-  """(source frame, driving frame, motion view p, target view q != p)."""
+def pick(frames: int, views: int, rng: np.random.Generator,
+         source: int | None = None) -> tuple[int, int, int, int]:
+  """(source frame, driving frame, motion view p, target view q != p);
+  `source` given: that source frame."""
   if views < 2:
     raise ValueError(f"Psi needs at least 2 pseudo views a frame, the "
                      f"records have {views}; rerun the stage with "
                      "--config.views=2 or more.")
-  source, driving = rng.integers(frames, size=2)
+  drawn, driving = rng.integers(frames, size=2)
+  source = drawn if source is None else source
   p, q = rng.permutation(views)[:2]
   return int(source), int(driving), int(p), int(q)
 
 
 def example(clip: dict, image_size: int, rng: np.random.Generator,
-            expressions: bool = False) -> dict:
-  """One training example from a decoded clip (pseudo_view_reader)."""
+            expressions: bool = False, source: int | None = None) -> dict:
+  """One training example from a decoded clip (pseudo_view_reader); `source`
+  given: that source frame."""
   size = clip["frame_image"].shape[1]
   if size != image_size:
     raise ValueError(f"The pseudo views of {clip['clip_name']} are {size}^2 "
@@ -71,7 +74,8 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
                      "frames' expression parameters, which these records "
                      "lack (only SynthHeads clips have them); rerun "
                      "tools/precompute_pseudo_views.py on SynthHeads clips.")
-  s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng)
+  s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng,
+                    source)
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
       clip["frame_camera"][d]))
   pc2w, pintr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
@@ -98,20 +102,44 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
       skipped_records=np.int32(clip["skipped_records"]))
 
 
+def examples_of_one_source(clip: dict, image_size: int,
+                           rng: np.random.Generator, drivers: int,
+                           expressions: bool = False) -> dict:
+  """`drivers` examples [drivers, ...] that share one source frame, each with
+  its own driving frame and views: the same face asked for several
+  expressions, which only the driver's motion can tell apart."""
+  source = int(rng.integers(len(clip["frame_index"])))
+  rows = [example(clip, image_size, rng, expressions, source)
+          for _ in range(drivers)]
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
 def training_batches(data, image_size: int, global_batch: int,
                      expressions: bool = False) -> grain.IterDataset:
   """Endless, checkpointable batches for this host (config.data: the
-  records directory, seed, window and skip_corrupt); `expressions` adds the
-  frames' standardised expressions."""
+  records directory, seed, window, skip_corrupt and drivers_per_source);
+  `expressions` adds the frames' standardised expressions. With
+  drivers_per_source k > 1, each clip gives k consecutive examples that share
+  their source frame."""
   local_batch = hosts.local_batch_size(global_batch, jax.process_count())
+  k = data.get("drivers_per_source", 1)
+  if k < 1 or local_batch % k:
+    raise ValueError(f"data.drivers_per_source={k} must be >= 1 and divide "
+                     f"the batch on each host ({local_batch}).")
   ds = pseudo_view_reader.clips(
       data.pseudo_views, data.seed, cycle_length=data.cycle_length,
       shuffle_window=data.shuffle_window, skip_corrupt=data.skip_corrupt)
   # A seed per host, or every host's k-th example would pick the same frames.
-  ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng,
-                                               expressions),
-                     seed=data.seed + jax.process_index())
-  return ds.batch(local_batch, drop_remainder=True)
+  seed = data.seed + jax.process_index()
+  if k == 1:
+    ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng,
+                                                 expressions), seed=seed)
+    return ds.batch(local_batch, drop_remainder=True)
+  ds = ds.random_map(lambda clip, rng: examples_of_one_source(
+      clip, image_size, rng, k, expressions), seed=seed)
+  ds = ds.batch(local_batch // k, drop_remainder=True)
+  return ds.map(lambda b: {n: v.reshape((-1,) + v.shape[2:])
+                           for n, v in b.items()})
 
 
 def synthetic_batch(batch: int, image_size: int, neural: int) -> dict:

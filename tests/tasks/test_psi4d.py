@@ -106,6 +106,27 @@ def test_batches_come_from_the_records(pseudo_views_tiny):
   assert float(batch["image"].min()) >= -1 and batch["skipped_records"].sum() == 0
 
 
+def test_drivers_per_source_share_the_source_frame(pseudo_views_tiny):
+  config = psi_config()
+  config.data.pseudo_views = pseudo_views_tiny[-1]
+  config.data.drivers_per_source = 2
+  it = iter(psi4d_batches.training_batches(config.data, 32, 4))
+  batches = [next(it) for _ in range(4)]
+  for batch in batches:
+    assert batch["image"].shape == (4, 32, 32, 3)
+    np.testing.assert_array_equal(batch["image"][0::2], batch["image"][1::2])
+    np.testing.assert_array_equal(batch["source_camera"][0::2],
+                                  batch["source_camera"][1::2])
+    # each example's target is still its own driving frame
+    np.testing.assert_array_equal(batch["target_image"][:, 0],
+                                  batch["driving_image"])
+  drivers = np.stack([b["driving_camera"] for b in batches])
+  assert np.any(drivers[:, 0::2] != drivers[:, 1::2])  # drivers drawn apart
+  config.data.drivers_per_source = 3
+  with pytest.raises(ValueError, match="drivers_per_source=3"):
+    psi4d_batches.training_batches(config.data, 32, 4)
+
+
 @pytest.fixture(scope="module")
 def one_device_step(task_and_state):
   """(task, state at step 3, batch, key, the step's result on one device);
@@ -235,3 +256,4 @@ def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
   assert (tmp_path / "eval" / "step_0000007.png").exists()
   line = (tmp_path / "eval" / "metrics.jsonl").read_text().splitlines()[0]
   assert '"pairs": 4' in line
+

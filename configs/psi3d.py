@@ -112,8 +112,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       seed=0, mesh=(("data", -1),), resume_from="", init_from=""))
   # Held-out identities: the input is each one's first view, the targets
   # its other views within `max_yaw` (radians) of it.
+  # jaw_follow: also read each render's jaw opening back against the
+  # input's (novel_view.py; ~11 exact renders a pair, so off by default).
   config.eval = ml_collections.ConfigDict(dict(
-      identities=32, max_yaw=0.79, grid_rows=4, batch=8))
+      identities=32, max_yaw=0.79, grid_rows=4, batch=8, jaw_follow=False))
   sizes.check_resolution(config.neural_resolution, p["sizes"].superres.factor,
                          config.image_size)
   return config

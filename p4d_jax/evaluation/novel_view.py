@@ -12,6 +12,11 @@ targets are its other views whose yaw is within `eval.max_yaw` of the input
                       the neural resolution (the mask area-downsampled)
   depth_error         mean |depth| error (world units) on pixels fully on
                       the head
+  jaw_r, jaw_slope    with eval.jaw_follow: each render's jaw opening read
+                      back (`jaw_follow.fitted_jaw`, the head's exact truth)
+                      against the input's, Pearson r and slope over the
+                      pairs: how much of its input's expression the
+                      synthesizer carries to other views (1: all, 0: none)
 
 and a PNG grid per evaluation (rows: input | per target: render, target,
 rendered depth) in workdir/eval/, with each evaluation's numbers appended to
@@ -29,6 +34,7 @@ from p4d_jax.data import builders
 from p4d_jax.data import pipeline
 from p4d_jax.evaluation import eval_runs
 from p4d_jax.evaluation import image_metrics
+from p4d_jax.evaluation import jaw_follow
 from p4d_jax.evaluation import view_targets
 from p4d_jax.media import colormap
 from p4d_jax.media import image_io
@@ -72,6 +78,12 @@ class NovelViewEvaluator:
                                              cfg.image_size)
               for i, v in self.pairs]
     self.fields = {k: np.stack([f[k] for f in fields]) for k in fields[0]}
+    # Per pair: the head's truth and the target's head-relative camera.
+    self.truth = [dict(scene={k: examples[i][k] for k in
+                              ("identity", "lighting", "background")},
+                       expression=np.asarray(examples[i]["expression"]),
+                       label=np.asarray(examples[i]["camera"][v]))
+                  for i, v in self.pairs] if cfg.eval.get("jaw_follow") else []
     self.grid_inputs = sorted({i for i, _ in self.pairs})[:cfg.eval.grid_rows]
     self._render = jax.jit(self._render_batch)
 
@@ -100,9 +112,21 @@ class NovelViewEvaluator:
                ("psnr", "ssim", "baseline_psnr", "baseline_ssim", "mask_iou",
                 "depth_error")}
     metrics["psnr_gain"] = metrics["psnr"] - metrics["baseline_psnr"]
+    if self.truth:
+      follow = self.jaw_follow(out["image"])
+      metrics.update(jaw_r=follow["r"], jaw_slope=follow["slope"])
     eval_runs.report(self.outdir, step, metrics, lambda: self.grid(out),
            len(self.pairs))
     return metrics
+
+  def jaw_follow(self, images: np.ndarray) -> dict:
+    """Renders [P, S, S, 3] in [-1, 1], one per pair -> `jaw_follow.
+    correlation` of the jaw read from each against its input's."""
+    read = [jaw_follow.fitted_jaw(
+        view_targets.to01(images[k][None]), t["scene"], t["label"][None],
+        t["expression"][None])[0] for k, t in enumerate(self.truth)]
+    truth = [t["expression"][jaw_follow.JAW] for t in self.truth]
+    return jaw_follow.correlation(np.array(truth), np.array(read))
 
   def grid(self, out: dict) -> np.ndarray:
     """uint8 rows: input | (render, target, depth) per target view."""

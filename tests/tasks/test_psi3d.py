@@ -7,6 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from p4d_jax.data.synthheads import params as P
+from p4d_jax.data.synthheads import render as synthheads_render
+from p4d_jax.evaluation import jaw_follow
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.rendering import cameras
 from p4d_jax.data import multiview_batches
@@ -138,3 +141,32 @@ def test_perceptual_term_is_lpips_with_weights_else_one_minus_ssim(tmp_path):
   np.testing.assert_allclose(loaded(a, b), np.mean(model(a, b)), rtol=1e-5)
   with pytest.raises(FileNotFoundError, match="convert_lpips"):
     view_targets.perceptual_fn(str(tmp_path / "missing"))
+
+
+def test_eval_reads_the_jaw_back_from_renders(synthheads_tiny, tmp_path):
+  """The exact targets carry their input's jaw (slope ~1); renders that all
+  show one head's mouth carry none (slope 0)."""
+  config = small_config()
+  config.data.size, config.data.data_dir = "tiny", synthheads_tiny
+  config.eval.jaw_follow = True
+  task = psi3d.Psi3dTask(config)
+  evaluator = novel_view.NovelViewEvaluator(task.model, config, str(tmp_path))
+  jaws = [t["expression"][jaw_follow.JAW] for t in evaluator.truth]
+  assert np.ptp(jaws) > 0.3    # the held-out heads' jaws differ
+  exact = evaluator.jaw_follow(evaluator.fields["target_image"][:, 0])
+  assert exact["r"] > 0.95 and abs(exact["slope"] - 1.0) < 0.2, exact
+  # The same heads and cameras, mouths shut: what a synthesizer that drops
+  # the jaw would render.
+  truth = evaluator.truth
+  shut = np.stack([t["expression"] for t in truth])
+  shut[:, jaw_follow.JAW] = 0.0
+  c2w, intrinsics = cameras.unpack_label(np.stack([t["label"]
+                                                   for t in truth]))
+  scene = {k: np.stack([np.asarray(t["scene"][k], np.float32) for t in truth])
+           for k in ("identity", "lighting", "background")}
+  rgb = synthheads_render.render(P.Scene(
+      expression=shut, pose=np.zeros((len(truth), len(P.POSE)), np.float32),
+      **scene), np.asarray(c2w), np.asarray(intrinsics),
+      config.image_size)["rgb"]
+  dropped = evaluator.jaw_follow(2.0 * np.asarray(rgb) - 1.0)
+  assert abs(dropped["slope"]) < 0.1, dropped

@@ -3,6 +3,9 @@
   get_config("tiny")   SynthHeads `clips/small` (64 clips x 32 frames, 64^2)
                        through a configs/psi3d.py:tiny run: 4 views a frame,
                        8 shards
+  get_config("small")  SynthHeads `clips/demo128` (24 clips x 48 frames,
+                       128^2) through a configs/psi3d.py:small run: 4 views,
+                       8 shards
   get_config("base")   SynthHeads `clips/base` (1,024 clips x 64 frames,
                        128^2) through a Psi3d trained at 128^2: 4 views, 64
                        shards
@@ -28,6 +31,7 @@ from p4d_jax.rendering import camera_settings
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   presets = {"tiny": dict(size="small", shards=8),
+             "small": dict(size="demo128", shards=8),
              "base": dict(size="base", shards=64)}
   p = configs.pick(presets, arg, "pseudo_views")
   config = ml_collections.ConfigDict()

@@ -3,6 +3,9 @@
   get_config("tiny")    trains on this CPU from SynthHeads multiview `small`
                         (64^2): 64^2 input and output, 32^2 neural rendering
                         with 2x super-resolution, 24 + 24 samples, batch 4
+  get_config("small")   tiny's networks at 128^2 (SynthHeads `demo128`): 64^2
+                        neural rendering, so 8x8 canonical tokens (issue 18's
+                        expression config; its Psi is configs/psi4d.py:small)
   get_config("paper")   the released network: 512^2 input, 128^2 neural
                         rendering, 4x super-resolution, 48 + 48 samples,
                         batch 32, Portrait4D's loss weights
@@ -55,12 +58,16 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "tiny": dict(sizes=_tiny_sizes(), image=64, neural=32, samples=24,
                    batch=4, data="small", lr=5e-4, lpips=0.0, depth=1.0,
                    steps=6000, log=50, ckpt=500, eval=1000),
+      "small": dict(sizes=_tiny_sizes(), image=128, neural=64, samples=24,
+                    batch=4, data="demo128", lr=5e-4, lpips=0.0, depth=1.0,
+                    steps=3000, log=50, ckpt=750, eval=1000),
       "paper": dict(sizes=sizes.SynthesizerSizes.paper(), image=512,
                     neural=128, samples=48, batch=32, data="base", lr=1e-4,
                     lpips=1.0, depth=0.0, steps=312_500, log=100, ckpt=5000,
                     eval=5000),
   }
   p = configs.pick(presets, arg, "psi3d")
+  cpu = arg != "paper"   # the CPU presets' discriminator and sharding
   config = ml_collections.ConfigDict()
   config.task = "psi3d"
   config.preset = arg   # run loading lays a saved run over this preset
@@ -98,14 +105,14 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       adversarial=0.0, r1_gamma=1.0, r1_every=16,
       ema_half_life_images=10_000.0, ema_rampup=0.05))
   config.discriminator = ml_collections.ConfigDict(dict(
-      widths=(16, 32, 64) if arg == "tiny" else (128, 256, 512, 512, 512),
+      widths=(16, 32, 64) if cpu else (128, 256, 512, 512, 512),
       lr=p["lr"]))
   config.optimizer = ml_collections.ConfigDict(dict(
       lr=p["lr"], b1=0.9, b2=0.999, eps=1e-5, motion_lr_scale=2.5))
   # (regex on state paths, spec): "fsdp", "replicate" or one mesh axis (or
   # None) per dim; first match wins (p4d_jax/parallel/sharding.py). They
   # apply to the parameters, the EMA and Adam's moments alike.
-  config.sharding_rules = ((".*", "fsdp"),) if arg == "tiny" else PAPER_RULES
+  config.sharding_rules = ((".*", "fsdp"),) if cpu else PAPER_RULES
   config.train = ml_collections.ConfigDict(dict(
       total_steps=p["steps"], log_every=p["log"],
       checkpoint_every=p["ckpt"], eval_every=p["eval"], max_to_keep=3,

@@ -9,6 +9,11 @@
   get_config("tiny_scratch")    ablation: no Psi3d initialisation
   get_config("tiny_oracle")     motion = SynthHeads' exact expressions (the
                                 upper bound of any motion extractor)
+  get_config("small")           configs/psi3d.py:small's network (128^2, 64^2
+                                neural rendering, 8x8 canonical tokens) with
+                                an 8x8 motion-token grid (tiny: 2x2), on the
+                                pseudo views of a psi3d:small run (issue 18)
+  get_config("small_oracle")    the same with motion = exact expressions
   get_config("paper")           the released sizes (548-d motion)
   get_config("official")        the released network's inference settings, as
                                 tools/convert_official.py writes its runs:
@@ -39,12 +44,17 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "tiny_monocular": dict(base="tiny", p_motion=0.0, pseudo_view=0.0),
       "tiny_scratch": dict(base="tiny", init_from=""),
       "tiny_oracle": dict(base="tiny", motion="oracle"),
+      "small": dict(base="small"),
+      "small_oracle": dict(base="small", motion="oracle"),
       "paper": dict(base="paper"),
       "official": dict(base="paper", motion="pdfgc"),
   }
   v = configs.pick(variants, arg, "psi4d")
-  tiny = v["base"] == "tiny"
-  config = psi3d.get_config(v["base"])
+  base = v["base"]
+  cpu = base != "paper"   # the CPU presets, tiny and small
+  config = psi3d.get_config(base)
+  if base == "small":
+    config.model.canonical.motion_grid = 8
   config.task = "psi4d"
   config.preset = arg
   # Where the motion vectors come from (p4d_jax/models/motion): "learned"
@@ -55,13 +65,13 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # must match the run in `weights`).
   config.motion = ml_collections.ConfigDict(dict(
       kind=v.get("motion", "learned"),
-      widths=(16, 32) if tiny else (32, 64, 128, 256), weights="",
+      widths=(16, 32) if cpu else (32, 64, 128, 256), weights="",
       extractor=config_bridge.to_fields(sizes.ExtractorSizes())))
   # One element per clip of the records; each example draws source and
   # driving frames and two pseudo views of the driving frame.
   # drivers_per_source: consecutive examples sharing one source frame.
   config.data = ml_collections.ConfigDict(dict(
-      pseudo_views="outputs/pseudo_views/tiny" if tiny else "",
+      pseudo_views=f"outputs/pseudo_views/{base}" if cpu else "",
       seed=0, cycle_length=4, shuffle_window=16, skip_corrupt=False,
       drivers_per_source=v.get("drivers", 1)))
   # Real frames carry no depth in the records; Portrait4D's Psi terms:
@@ -70,10 +80,12 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
                           pseudo_view=v.get("pseudo_view", 1.0),
                           pseudo_every=4))
   config.train.init_from = v.get("init_from",
-                                 "runs/psi3d_tiny/checkpoints" if tiny else "")
+                                 f"runs/psi3d_{base}/checkpoints" if cpu
+                                 else "")
   # Reenactment against SynthHeads' exact targets (held-out identities).
   config.eval = ml_collections.ConfigDict(dict(
-      synthheads_size="small" if tiny else "base", data_dir="", pairs=64,
+      synthheads_size={"tiny": "small", "small": "demo128"}.get(base, "base"),
+      data_dir="", pairs=64,
       batch=8, grid_rows=6))
-  config.train.eval_every = 600 if tiny else 5000
+  config.train.eval_every = 600 if cpu else 5000
   return config

@@ -46,19 +46,35 @@ def test_render_config_rejects_typos():
                                             "num_corase": 3})
 
 
-@pytest.mark.parametrize("arg", ["tiny", "paper"])
+@pytest.mark.parametrize("arg", ["tiny", "small", "paper"])
 def test_psi3d_config_round_trips_the_model_sizes(arg):
   module = _load("psi3d")
   config = module.get_config(arg)
   config.lock()
   sizes = sizes_lib.SynthesizerSizes.from_config(config.model)
   tiny = sizes_lib.SynthesizerSizes.tiny()
-  expected = {"tiny": dataclasses.replace(tiny, superres=dataclasses.replace(
-      tiny.superres, widths=(16,))),
+  tiny = dataclasses.replace(tiny, superres=dataclasses.replace(
+      tiny.superres, widths=(16,)))
+  expected = {"tiny": tiny, "small": tiny,
               "paper": sizes_lib.SynthesizerSizes.paper()}[arg]
   assert sizes == expected
   factor = sizes.superres.factor
   assert config.neural_resolution * factor == config.image_size
+
+
+def test_small_is_tiny_at_128_with_an_8x8_motion_grid():
+  """The expression config (issue 18): tiny's widths at 128^2, so 8x8
+  canonical tokens (the global features are image / 8, patches / 2), and
+  as many motion tokens."""
+  psi = _load("psi4d")
+  tiny, small = psi.get_config("tiny"), psi.get_config("small")
+  assert (small.image_size, small.neural_resolution) == (128, 64)
+  assert small.model.canonical.motion_grid == 8
+  assert tiny.model.canonical.motion_grid == 2
+  assert small.image_size // 8 // 2 == small.model.canonical.motion_grid
+  assert psi.get_config("small_oracle").motion.kind == "oracle"
+  assert small.eval.synthheads_size == "demo128"
+  assert _load("pseudo_views").get_config("small").data.size == "demo128"
 
 
 def test_psi3d_config_rejects_unknown_arguments_and_keys():
@@ -71,11 +87,11 @@ def test_psi3d_config_rejects_unknown_arguments_and_keys():
     sizes_lib.SynthesizerSizes.from_config(config.model)
 
 
-@pytest.mark.parametrize("arg", ["tiny", "paper"])
+@pytest.mark.parametrize("arg", ["tiny", "small", "paper"])
 def test_psi3d_config_builds_its_render_and_loop_settings(arg):
   config = _load("psi3d").get_config(arg)
   cfg = render_config.RenderConfig.from_config(config.render)
-  samples = {"tiny": 24, "paper": 48}[arg]
+  samples = {"tiny": 24, "small": 24, "paper": 48}[arg]
   assert (cfg.num_coarse, cfg.num_fine, cfg.box_warp) == (samples, samples,
                                                           1.3)
   loop_cfg = loop_config(config.train)

@@ -3,7 +3,7 @@
 XLA:CPU takes fresh memory for its large temporaries on every call. glibc's
 malloc hands such blocks back to the kernel and faults them in again page by
 page next time, which makes the renderer's forward+backward about 2x slower
-(64^2 rays, batch 1: 470 ms against 230 ms with mimalloc, which keeps them;
+(64^2 rays, batch 1: 452 ms against 239 ms with mimalloc, which keeps them;
 `tools/bench_render.py`). An allocator can only be chosen before the
 process starts, so `ensure()`, which every tool's and launcher's `__main__`
 calls (`user_errors.ensure_allocator`), re-executes the process once with it
@@ -14,7 +14,7 @@ P4D_ALLOCATOR picks it:
                       (cmeel-mimalloc); without it, fall back to `system`
   system              glibc's malloc with transparent huge pages
                       (GLIBC_TUNABLES glibc.malloc.hugetlb=1, glibc >= 2.35):
-                      2 MiB pages fault 512x less often (270 ms above)
+                      2 MiB pages fault 512x less often (268 ms above)
   off                 leave the process as it started
 """
 

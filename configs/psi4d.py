@@ -73,7 +73,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict(dict(
       pseudo_views=f"outputs/pseudo_views/{base}" if cpu else "",
       seed=0, cycle_length=4, shuffle_window=16, skip_corrupt=False,
-      drivers_per_source=v.get("drivers", 1)))
+      drivers_per_source=1))
   # Real frames carry no depth in the records; Portrait4D's Psi terms:
   # 90% of motions from pseudo views, the cross-view LPIPS every 4 steps.
   config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),

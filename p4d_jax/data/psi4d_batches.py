@@ -131,7 +131,7 @@ def training_batches(data, image_size: int, global_batch: int,
       shuffle_window=data.shuffle_window, skip_corrupt=data.skip_corrupt)
   # A seed per host, or every host's k-th example would pick the same frames.
   seed = data.seed + jax.process_index()
-  if k == 1:
+  if k == 1:   # Portrait4D's sampling, its draws as before
     ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng,
                                                  expressions), seed=seed)
     return ds.batch(local_batch, drop_remainder=True)

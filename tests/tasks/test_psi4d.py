@@ -287,8 +287,10 @@ def test_the_gate_opens_when_only_the_driver_explains_the_target():
     state = model.encode_source(p, image, model.motion_code(p, source))
     return model.animate(p, state, model.motion_code(p, drivers))
 
+  planes_of = jax.jit(planes)
+
   def driver_effect(p):
-    out = planes(p)
+    out = planes_of(p)
     return float(jnp.sqrt(jnp.mean((out[0] - out[1]) ** 2)))
 
   @jax.jit
@@ -297,7 +299,7 @@ def test_the_gate_opens_when_only_the_driver_explains_the_target():
     updates, opt_state = tx.update(grads, opt_state, p)
     return optax.apply_updates(p, updates), opt_state
 
-  start = jax.jit(planes)(params)
+  start = planes_of(params)
   assert driver_effect(params) == 0.0
   delta = 0.1 * float(jnp.sqrt(jnp.mean(start ** 2))) * jnp.asarray(
       rng.standard_normal(start.shape[1:]), jnp.float32)

@@ -40,6 +40,7 @@ from p4d_jax.data.synthheads import params as synthheads_params
 from p4d_jax.media import image_io
 from p4d_jax.parallel import hosts
 from p4d_jax.rendering import cameras
+from p4d_jax.user_errors import UserError
 
 
 def pick(frames: int, views: int, rng: np.random.Generator,
@@ -124,7 +125,7 @@ def training_batches(data, image_size: int, global_batch: int,
   local_batch = hosts.local_batch_size(global_batch, jax.process_count())
   k = data.get("drivers_per_source", 1)
   if k < 1 or local_batch % k:
-    raise ValueError(f"data.drivers_per_source={k} must be >= 1 and divide "
+    raise UserError(f"data.drivers_per_source={k} must be >= 1 and divide "
                      f"the batch on each host ({local_batch}).")
   ds = pseudo_view_reader.clips(
       data.pseudo_views, data.seed, cycle_length=data.cycle_length,

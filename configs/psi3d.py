@@ -107,8 +107,11 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config.discriminator = ml_collections.ConfigDict(dict(
       widths=(16, 32, 64) if cpu else (128, 256, 512, 512, 512),
       lr=p["lr"]))
+  # schedule "constant" (Portrait4D's) or "cosine": warm-up_steps linear from
+  # 0, then a cosine to end_scale * lr at decay_steps (0: train.total_steps).
   config.optimizer = ml_collections.ConfigDict(dict(
-      lr=p["lr"], b1=0.9, b2=0.999, eps=1e-5, motion_lr_scale=2.5))
+      lr=p["lr"], b1=0.9, b2=0.999, eps=1e-5, motion_lr_scale=2.5,
+      schedule="constant", warmup_steps=0, decay_steps=0, end_scale=0.05))
   # (regex on state paths, spec): "fsdp", "replicate" or one mesh axis (or
   # None) per dim; first match wins (p4d_jax/parallel/sharding.py). They
   # apply to the parameters, the EMA and Adam's moments alike.

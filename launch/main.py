@@ -61,10 +61,11 @@ def initialize_distributed() -> None:
 def train(config, workdir: str) -> None:
   """Trains config.task in workdir, resuming from its newest checkpoint."""
   kind = runs.task_kind(config.task)
+  # The task first: a config it rejects leaves nothing in the workdir.
+  task = kind.task(config)
   os.makedirs(workdir, exist_ok=True)
   if jax.process_index() == 0:   # one writer on the shared workdir
     print(f"[main] config -> {runs.save_config(config, workdir)}", flush=True)
-  task = kind.task(config)
   evaluate = (kind.evaluator(task.model, config, workdir)
               if kind.evaluator and config.train.eval_every else None)
   loop.run(task, config_bridge.from_fields(loop.LoopConfig, config.train,

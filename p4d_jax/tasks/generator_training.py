@@ -30,6 +30,7 @@ from p4d_jax.models import discriminator
 from p4d_jax.models import model as model_lib
 from p4d_jax.train import losses
 from p4d_jax.train import optimizer
+from p4d_jax.user_errors import UserError
 
 # loss(params, d_params, batch, step, key) ->
 #     (loss, (terms, extra metrics, renders, targets))
@@ -37,6 +38,19 @@ LossFn = Callable[..., tuple[jax.Array, tuple[dict, dict, dict, dict]]]
 
 # A term's weight is config.loss[name], but for these names.
 WEIGHT_KEYS = dict(perceptual="lpips")
+
+
+def _learning_rate(config: ml_collections.ConfigDict):
+  """config.optimizer's lr, under its schedule (decay_steps 0: the run's
+  total_steps)."""
+  opt = config.optimizer
+  try:
+    return optimizer.learning_rate(
+        opt.lr, opt.get("schedule", "constant"), opt.get("warmup_steps", 0),
+        opt.get("decay_steps", 0) or config.train.total_steps,
+        opt.get("end_scale", 0.05))
+  except ValueError as err:
+    raise UserError(str(err)) from err
 
 
 class GeneratorTraining:
@@ -50,7 +64,7 @@ class GeneratorTraining:
     self.batch_size = config.batch_size
     opt = config.optimizer
     self.tx = optimizer.make_optimizer(
-        model.abstract_params, lr=opt.lr, b1=opt.b1, b2=opt.b2, eps=opt.eps,
+        model.abstract_params, lr=_learning_rate(config), b1=opt.b1, b2=opt.b2, eps=opt.eps,
         lr_groups=lr_groups)
     self.adversarial = config.loss.adversarial > 0
     if self.adversarial:

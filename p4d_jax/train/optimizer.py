@@ -32,6 +32,31 @@ def group_labels(params, lr_groups: Sequence[tuple[str, float]]):
   return jax.tree_util.tree_map_with_path(label, params)
 
 
+SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(lr: float, schedule: str = "constant",
+                  warmup_steps: int = 0, decay_steps: int = 0,
+                  end_scale: float = 0.05) -> float | optax.Schedule:
+  """`lr` itself for "constant" without warm-up (the optimizer's state and
+  updates are then exactly those of a plain float); else a schedule: a
+  linear warm-up from 0 over `warmup_steps`, then constant, or for "cosine"
+  a cosine from `lr` down to `end_scale * lr` at step `decay_steps`."""
+  if schedule not in SCHEDULES:
+    raise ValueError(f"optimizer.schedule={schedule!r}: not one of "
+                     f"{SCHEDULES}.")
+  if schedule == "cosine":
+    if decay_steps <= warmup_steps:
+      raise ValueError(
+          f"optimizer.decay_steps={decay_steps} must exceed "
+          f"optimizer.warmup_steps={warmup_steps} for the cosine schedule.")
+    return optax.warmup_cosine_decay_schedule(
+        0.0, lr, warmup_steps, decay_steps, end_scale * lr)
+  if warmup_steps:
+    return optax.linear_schedule(0.0, lr, warmup_steps)
+  return lr
+
+
 def make_optimizer(params, lr: float, b1: float = 0.9, b2: float = 0.999,
                    eps: float = 1e-8,
                    lr_groups: Sequence[tuple[str, float]] = ()

@@ -17,6 +17,7 @@ from p4d_jax.tasks import psi3d
 from p4d_jax.evaluation import image_metrics
 from p4d_jax.evaluation import novel_view
 from p4d_jax.evaluation import view_targets
+from p4d_jax.user_errors import UserError
 from tests.tasks import mesh_step
 from tests.tasks.psi3d_small import small_config
 
@@ -170,3 +171,20 @@ def test_eval_reads_the_jaw_back_from_renders(synthheads_tiny, tmp_path):
       config.image_size)["rgb"]
   dropped = evaluator.jaw_follow(2.0 * np.asarray(rgb) - 1.0)
   assert abs(dropped["slope"]) < 0.1, dropped
+
+
+def test_the_optimizer_follows_the_configured_schedule():
+  """With a warm-up the first update is exactly zero (lr(0) = 0); a bad
+  schedule is a user error naming the key."""
+  config = small_config()
+  config.optimizer.schedule = "cosine"
+  config.optimizer.warmup_steps = 10
+  task = psi3d.Psi3dTask(config)
+  params = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype),
+                        task.model.abstract_params)
+  tx = task.training.tx
+  updates, _ = tx.update(params, tx.init(params), params)
+  assert max(float(jnp.abs(u).max()) for u in jax.tree.leaves(updates)) == 0
+  config.optimizer.schedule = "step"
+  with pytest.raises(UserError, match="optimizer.schedule='step'"):
+    psi3d.Psi3dTask(config)

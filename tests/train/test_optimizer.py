@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import nnx
 
 from p4d_jax.models import sizes
@@ -42,3 +43,34 @@ def test_schedules_are_scaled_too():
   state = tx.init(params)
   updates, _ = tx.update(params, state, params)
   np.testing.assert_allclose(updates["b"], 2 * updates["a"], rtol=1e-6)
+
+
+def test_constant_without_warm_up_is_the_plain_float():
+  """The default keeps the optimizer exactly as before schedules existed."""
+  assert optimizer.learning_rate(5e-4) == 5e-4
+
+
+def test_cosine_warms_up_linearly_then_ends_at_its_scale():
+  lr = optimizer.learning_rate(1e-3, "cosine", warmup_steps=100,
+                               decay_steps=1100, end_scale=0.05)
+  np.testing.assert_allclose(float(lr(0)), 0.0, atol=1e-12)
+  np.testing.assert_allclose(float(lr(50)), 5e-4, rtol=1e-6)
+  np.testing.assert_allclose(float(lr(100)), 1e-3, rtol=1e-6)
+  # Half-way through the cosine: the mean of peak and end.
+  np.testing.assert_allclose(float(lr(600)), 0.5 * (1e-3 + 5e-5), rtol=1e-5)
+  np.testing.assert_allclose(float(lr(1100)), 5e-5, rtol=1e-6)
+  np.testing.assert_allclose(float(lr(5000)), 5e-5, rtol=1e-6)
+
+
+def test_constant_with_warm_up_holds_its_peak():
+  lr = optimizer.learning_rate(2e-4, "constant", warmup_steps=10)
+  np.testing.assert_allclose([float(lr(s)) for s in (0, 5, 10, 999)],
+                             [0.0, 1e-4, 2e-4, 2e-4], rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [dict(schedule="linear"),
+                                    dict(schedule="cosine", warmup_steps=50,
+                                         decay_steps=50)])
+def test_a_bad_schedule_is_named(kwargs):
+  with pytest.raises(ValueError, match="optimizer.(schedule|decay_steps)"):
+    optimizer.learning_rate(1e-3, **kwargs)

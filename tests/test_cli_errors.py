@@ -148,6 +148,13 @@ def cases(p: dict) -> list:
         f"--out={p['work']}/o"], "x.pth: no such file"),
       (["-m", "launch.main", "--config=configs/nope.py:tiny",
         f"--workdir={p['work']}/m"], "--config: cannot load the config file"),
+      (main + [f"--workdir={p['work']}/m", "--config.optimizer.schedule=step"],
+       "optimizer.schedule='step': not one of"),
+      (["tools/plot_runs.py", f"--run=a={p['no_run']}"],
+       "no_run/eval/metrics.jsonl does not exist"),
+      (["tools/bench_train.py", "--what=step,speed"],
+       "['speed'] is not one of"),
+      (["tools/bench_hlo.py", "--rays=4"], "--rays=4 --batch=1"),
   ]
 
 

@@ -14,10 +14,12 @@ frames/s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -83,7 +85,9 @@ def main(argv=None):
   compile_s = time.perf_counter() - t0
   rates, sizes, read_rates = [], [], []
   for _ in range(args.repeats):
-    with tempfile.TemporaryDirectory() as out:
+    # The stage's progress lines go to stderr: stdout carries the JSON.
+    with tempfile.TemporaryDirectory() as out, \
+        contextlib.redirect_stdout(sys.stderr):
       summary = pseudo_views.run(source, renderer, settings, out)
       rates.append(summary["frames_per_second"])
       manifest = pseudo_view_manifest.load(out)

@@ -26,7 +26,8 @@ target's compiler, which only comes with its device or plugin, so the
 fused figures are XLA:CPU's: `hlo_ops` (instructions of the optimised
 module, fusions counted once), `fusions`, and XLA's cost model per sample
 (`flop_per_sample`: FLOPs and transcendentals; `bytes_per_sample`: each
-fusion's operands and results once, which is the traffic to main memory if every fusion stays on chip).
+fusion's operands and results once, which is the traffic to main memory
+if every fusion stays on chip).
 The cost model is blind to one thing that matters here: it counts a gather
 by what it returns and a scatter by its whole operand, so the lookup's bytes
 are not its traffic (12 taps x 32 channels x 4 bytes = 1.5 kB a point read

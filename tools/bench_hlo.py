@@ -43,13 +43,12 @@ import json
 import re
 
 from p4d_jax import user_errors
+from tools import bench_render
 
 # Datasheet peak FLOP/s over memory bandwidth (FLOP per byte): H100 SXM,
 # FP32 without tensor cores, 67 TFLOP/s over 3.35 TB/s; TPU v5e, bf16
 # matrix units, 197 TFLOP/s over 819 GB/s.
 RIDGES = {"h100_fp32": 67e12 / 3.35e12, "tpu_v5e": 197e12 / 819e9}
-SAMPLES_PER_PASS = 48
-CHANNELS, HIDDEN, PLANE = 32, 64, 256
 
 
 def _count_ops(hlo_text: str) -> tuple[int, int]:
@@ -104,33 +103,28 @@ def kernels(rays: int, batch: int):
   import jax
   import jax.numpy as jnp
   from flax import nnx
-  from p4d_jax.models import field_mlp
-  from p4d_jax.rendering import cameras
   from p4d_jax.rendering import render
-  from p4d_jax.rendering import render_config
   from p4d_jax.rendering import sampling
   from p4d_jax.rendering import triplane
   from p4d_jax.rendering import volume
 
-  cfg = render_config.RenderConfig.preset("eg3d")
+  cfg, graphdef, params, planes, c2w, intr = bench_render.reference_scene(
+      batch)
   keys = iter(jax.random.split(jax.random.key(0), 16))
-  decoder = field_mlp.FieldDecoder(CHANNELS, HIDDEN, CHANNELS,
-                                   zero_init_sigma=False, rngs=nnx.Rngs(0))
-  graphdef, params = nnx.split(decoder)
-  planes = jax.random.normal(next(keys), (batch, 3, PLANE, PLANE, CHANNELS))
+  _, _, height, width, channels = planes.shape
   n = batch * rays * rays
   per_ray = cfg.num_coarse + cfg.num_fine
-  points = n * SAMPLES_PER_PASS
-  world = jax.random.uniform(next(keys), (n, SAMPLES_PER_PASS, 3),
+  points = n * cfg.num_coarse   # one field pass
+  world = jax.random.uniform(next(keys), (n, cfg.num_coarse, 3),
                              minval=-0.5, maxval=0.5)
   scene = jnp.repeat(jnp.arange(batch, dtype=jnp.int32), rays * rays)
   grids = jax.random.uniform(next(keys), (points, 3, 2), minval=-1, maxval=1)
   start = jnp.zeros((points,), jnp.int32)
   table = triplane.flatten_planes(planes)
-  feats = jax.random.normal(next(keys), (points, CHANNELS))
+  feats = jax.random.normal(next(keys), (points, channels))
 
   def lookup(t):
-    return triplane.lookup_triplane(t, start, grids, PLANE, PLANE,
+    return triplane.lookup_triplane(t, start, grids, height, width,
                                     cfg.aggregation)
 
   def mlp(p, f):
@@ -143,7 +137,7 @@ def kernels(rays: int, batch: int):
   depths = jnp.sort(jax.random.uniform(next(keys), (n, per_ray),
                                        minval=2.25, maxval=3.3), axis=-1)
   sigma = jax.random.normal(next(keys), (n, per_ray))
-  colours = jax.random.normal(next(keys), (n, per_ray, CHANNELS))
+  colours = jax.random.normal(next(keys), (n, per_ray, channels))
 
   def composite(s, c):
     weights = volume.midpoint_weights(s, depths)
@@ -154,10 +148,6 @@ def kernels(rays: int, batch: int):
   coarse = depths[:, ::2]
   coarse_w = jax.random.uniform(next(keys), (n, cfg.num_coarse - 1))
   fine_u = jax.random.uniform(next(keys), (n, cfg.num_fine))
-  c2w = cameras.look_at_pose(jnp.full((batch,), jnp.pi / 2), jnp.pi / 2, 2.7,
-                             (0.0, 0.0, 0.2), convention="eg3d")
-  intr = cameras.fov_to_intrinsics(jnp.full((batch,), 18.837))
-
   def whole(pl, p):
     out = render.render_image(pl, nnx.merge(graphdef, p), c2w, intr, rays,
                               rays, cfg, key=jax.random.key(1))

@@ -46,6 +46,30 @@ CURVE_COLUMNS = ("rays", "batch", "chunk_rays", "remat", "fwd_ms",
                  "temp_mib_fwd_bwd", "peak_rss_mib", "allocator")
 
 
+def reference_scene(batch: int, chunk_rays: int | None = None,
+                    remat: bool = False):
+  """The reference setting's (render config, decoder graphdef, decoder
+  params, planes [B, 3, 256, 256, 32], cam2world [B, 4, 4], intrinsics
+  [B, 3, 3]); tools/bench_hlo.py compiles the same."""
+  # pylint: disable=import-outside-toplevel
+  import jax
+  import jax.numpy as jnp
+  from flax import nnx
+  from p4d_jax.models import field_mlp
+  from p4d_jax.rendering import cameras
+  from p4d_jax.rendering import render_config
+  cfg = render_config.RenderConfig.preset("eg3d", chunk_rays=chunk_rays,
+                                          remat=remat)
+  decoder = field_mlp.FieldDecoder(32, 64, 32, zero_init_sigma=False,
+                                   rngs=nnx.Rngs(0))
+  graphdef, params = nnx.split(decoder)
+  planes = jax.random.normal(jax.random.key(1), (batch, 3, 256, 256, 32))
+  c2w = cameras.look_at_pose(jnp.full((batch,), jnp.pi / 2), jnp.pi / 2, 2.7,
+                             (0.0, 0.0, 0.2), convention="eg3d")
+  intr = cameras.fov_to_intrinsics(jnp.full((batch,), 18.837))
+  return cfg, graphdef, params, planes, c2w, intr
+
+
 def run_one(rays: int, batch: int, iters: int,
             chunk_rays: int | None = None, remat: bool = False) -> dict:
   """Times one setting in this process."""
@@ -55,20 +79,10 @@ def run_one(rays: int, batch: int, iters: int,
   from flax import nnx  # pylint: disable=import-outside-toplevel
   # Imported here: the parent process only spawns children and needs no jax.
   # pylint: disable=import-outside-toplevel
-  from p4d_jax.models import field_mlp
-  from p4d_jax.rendering import cameras
   from p4d_jax.rendering import render
-  from p4d_jax.rendering import render_config
 
-  cfg = render_config.RenderConfig.preset("eg3d", chunk_rays=chunk_rays,
-                                              remat=remat)
-  decoder = field_mlp.FieldDecoder(32, 64, 32, zero_init_sigma=False,
-                                   rngs=nnx.Rngs(0))
-  graphdef, params = nnx.split(decoder)
-  planes = jax.random.normal(jax.random.key(1), (batch, 3, 256, 256, 32))
-  c2w = cameras.look_at_pose(jnp.full((batch,), jnp.pi / 2), jnp.pi / 2, 2.7,
-                             (0.0, 0.0, 0.2), convention="eg3d")
-  intr = cameras.fov_to_intrinsics(jnp.full((batch,), 18.837))
+  cfg, graphdef, params, planes, c2w, intr = reference_scene(
+      batch, chunk_rays, remat)
 
   def forward(planes, params, key):
     dec = nnx.merge(graphdef, params)

@@ -46,9 +46,8 @@ def _learning_rate(config: ml_collections.ConfigDict):
   opt = config.optimizer
   try:
     return optimizer.learning_rate(
-        opt.lr, opt.get("schedule", "constant"), opt.get("warmup_steps", 0),
-        opt.get("decay_steps", 0) or config.train.total_steps,
-        opt.get("end_scale", 0.05))
+        opt.lr, opt.schedule, opt.warmup_steps,
+        opt.decay_steps or config.train.total_steps, opt.end_scale)
   except ValueError as err:
     raise UserError(str(err)) from err
 
@@ -64,8 +63,8 @@ class GeneratorTraining:
     self.batch_size = config.batch_size
     opt = config.optimizer
     self.tx = optimizer.make_optimizer(
-        model.abstract_params, lr=_learning_rate(config), b1=opt.b1, b2=opt.b2, eps=opt.eps,
-        lr_groups=lr_groups)
+        model.abstract_params, lr=_learning_rate(config), b1=opt.b1,
+        b2=opt.b2, eps=opt.eps, lr_groups=lr_groups)
     self.adversarial = config.loss.adversarial > 0
     if self.adversarial:
       d = nnx.eval_shape(self._build_discriminator, jax.random.key(0))

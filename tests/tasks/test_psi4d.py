@@ -262,7 +262,6 @@ def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
   assert '"pairs": 4' in line
 
 
-
 def test_the_gate_opens_when_only_the_driver_explains_the_target():
   """One source, two opposite drivers (oracle motion, Psi's own optimizer
   with its motion learning-rate group). The cross-attention outputs start

@@ -20,15 +20,16 @@ import jax.numpy as jnp
 import optax
 
 from p4d_jax.train import losses
-from p4d_jax.train import optimizer
+# As `optimizers`: this module defines its own `optimizer`.
+from p4d_jax.train import optimizer as optimizers
 
 
 def optimizer(opt, total_steps: int) -> optax.GradientTransformation:
   """AdamW (config.optimizer: lr, warmup_steps, b1, b2, eps, weight_decay):
   linear warm-up, then cosine down to lr / 20 at `total_steps`."""
   warmup = min(opt.warmup_steps, total_steps // 2)
-  schedule = optimizer.learning_rate(opt.lr, "cosine", warmup,
-                                     max(total_steps, warmup + 1), 1 / 20)
+  schedule = optimizers.learning_rate(opt.lr, "cosine", warmup,
+                                      max(total_steps, warmup + 1), 1 / 20)
   return optax.adamw(schedule, opt.b1, opt.b2, opt.eps,
                      weight_decay=opt.weight_decay)
 

@@ -55,6 +55,8 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config = psi3d.get_config(base)
   if base == "small":
     config.model.canonical.motion_grid = 8
+  # model.canonical.cross_init "fan_in": the motion cross-attention's q/kv at
+  # fan-in scale (models/attention.BlockCross; default: the release's).
   config.task = "psi4d"
   config.preset = arg
   # Where the motion vectors come from (p4d_jax/models/motion): "learned"
@@ -70,15 +72,19 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # One element per clip of the records; each example draws source and
   # driving frames and two pseudo views of the driving frame.
   # drivers_per_source: consecutive examples sharing one source frame.
+  # driver_candidates n > 1: the driving frame is the one of n draws whose
+  # exact expression is farthest from the source's (SynthHeads records only).
   config.data = ml_collections.ConfigDict(dict(
       pseudo_views=f"outputs/pseudo_views/{base}" if cpu else "",
       seed=0, cycle_length=4, shuffle_window=16, skip_corrupt=False,
-      drivers_per_source=1))
+      drivers_per_source=1, driver_candidates=1))
   # Real frames carry no depth in the records; Portrait4D's Psi terms:
   # 90% of motions from pseudo views, the cross-view LPIPS every 4 steps.
+  # expression_l1: weight of an L1 inside the eye and mouth regions of the
+  # driving camera (psi4d.expression_l1; 0: Portrait4D's terms only).
   config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),
                           pseudo_view=v.get("pseudo_view", 1.0),
-                          pseudo_every=4))
+                          pseudo_every=4, expression_l1=0.0))
   config.train.init_from = v.get("init_from",
                                  f"runs/psi3d_{base}/checkpoints" if cpu
                                  else "")

@@ -44,23 +44,33 @@ from p4d_jax.user_errors import UserError
 
 
 def pick(frames: int, views: int, rng: np.random.Generator,
-         source: int | None = None) -> tuple[int, int, int, int]:
+         source: int | None = None, expressions: np.ndarray | None = None,
+         candidates: int = 1) -> tuple[int, int, int, int]:
   """(source frame, driving frame, motion view p, target view q != p);
-  `source` given: that source frame."""
+  `source` given: that source frame. With `candidates` n > 1 and the frames'
+  `expressions` [F, E], the driving frame is the one of n uniform draws
+  whose expression is farthest from the source's."""
   if views < 2:
     raise ValueError(f"Psi needs at least 2 pseudo views a frame, the "
                      f"records have {views}; rerun the stage with "
                      "--config.views=2 or more.")
   drawn, driving = rng.integers(frames, size=2)
   source = drawn if source is None else source
+  if candidates > 1:
+    drivers = np.concatenate([[driving], rng.integers(frames,
+                                                      size=candidates - 1)])
+    gaps = np.linalg.norm(expressions[drivers] - expressions[source], axis=-1)
+    driving = drivers[np.argmax(gaps)]
   p, q = rng.permutation(views)[:2]
   return int(source), int(driving), int(p), int(q)
 
 
 def example(clip: dict, image_size: int, rng: np.random.Generator,
-            expressions: bool = False, source: int | None = None) -> dict:
+            expressions: bool = False, source: int | None = None,
+            candidates: int = 1) -> dict:
   """One training example from a decoded clip (pseudo_view_reader); `source`
-  given: that source frame."""
+  given: that source frame; `candidates` > 1: the driving frame is the most
+  different in expression of that many draws (`pick`)."""
   size = clip["frame_image"].shape[1]
   if size != image_size:
     raise ValueError(f"The pseudo views of {clip['clip_name']} are {size}^2 "
@@ -71,20 +81,25 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
                      "tools/precompute_pseudo_views.py with store_masks=True "
                      "(clips without masks then get Psi3d's opacity).")
   if expressions and "frame_expression" not in clip:
-    raise ValueError(f"{clip['clip_name']}: motion.kind=oracle needs the "
+    raise UserError(f"{clip['clip_name']}: motion.kind=oracle needs the "
                      "frames' expression parameters, which these records "
                      "lack (only SynthHeads clips have them); rerun "
                      "tools/precompute_pseudo_views.py on SynthHeads clips.")
+  if candidates > 1 and "frame_expression" not in clip:
+    raise UserError(f"{clip['clip_name']}: data.driver_candidates="
+                     f"{candidates} picks drivers by the frames' expression "
+                     "parameters, which these records lack (only SynthHeads "
+                     "clips have them); set data.driver_candidates=1.")
+  standard = (synthheads_params.standardise_expression(
+      clip["frame_expression"]) if "frame_expression" in clip else None)
   s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng,
-                    source)
+                    source, standard, candidates)
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
       clip["frame_camera"][d]))
   pc2w, pintr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
       clip["view_camera"][d, q]))
   extra = {}
   if expressions:
-    standard = synthheads_params.standardise_expression(
-        clip["frame_expression"])
     extra = dict(source_expression=standard[s], driving_expression=standard[d])
   return dict(
       **extra,
@@ -105,12 +120,13 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
 
 def examples_of_one_source(clip: dict, image_size: int,
                            rng: np.random.Generator, drivers: int,
-                           expressions: bool = False) -> dict:
+                           expressions: bool = False,
+                           candidates: int = 1) -> dict:
   """`drivers` examples [drivers, ...] that share one source frame, each with
   its own driving frame and views: the same face asked for several
   expressions, which only the driver's motion can tell apart."""
   source = int(rng.integers(len(clip["frame_index"])))
-  rows = [example(clip, image_size, rng, expressions, source)
+  rows = [example(clip, image_size, rng, expressions, source, candidates)
           for _ in range(drivers)]
   return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
@@ -124,6 +140,7 @@ def training_batches(data, image_size: int, global_batch: int,
   their source frame."""
   local_batch = hosts.local_batch_size(global_batch, jax.process_count())
   k = data.get("drivers_per_source", 1)
+  n = data.get("driver_candidates", 1)
   if k < 1 or local_batch % k:
     raise UserError(f"data.drivers_per_source={k} must be >= 1 and divide "
                      f"the batch on each host ({local_batch}).")
@@ -134,10 +151,11 @@ def training_batches(data, image_size: int, global_batch: int,
   seed = data.seed + jax.process_index()
   if k == 1:   # Portrait4D's sampling, its draws as before
     ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng,
-                                                 expressions), seed=seed)
+                                                 expressions, None, n),
+                       seed=seed)
     return ds.batch(local_batch, drop_remainder=True)
   ds = ds.random_map(lambda clip, rng: examples_of_one_source(
-      clip, image_size, rng, k, expressions), seed=seed)
+      clip, image_size, rng, k, expressions, n), seed=seed)
   ds = ds.batch(local_batch // k, drop_remainder=True)
   return ds.map(lambda b: {n: v.reshape((-1,) + v.shape[2:])
                            for n, v in b.items()})

@@ -27,6 +27,13 @@ def linear(d_in: int, d_out: int, rngs: nnx.Rngs, zero: bool = False):
   return nnx.Linear(d_in, d_out, kernel_init=init, rngs=rngs)
 
 
+def fan_in_linear(d_in: int, d_out: int, rngs: nnx.Rngs):
+  """A Linear with LeCun-normal weights (std 1/sqrt(d_in)), zero bias: unit
+  inputs give unit outputs."""
+  init = nnx.initializers.variance_scaling(1.0, "fan_in", "normal")
+  return nnx.Linear(d_in, d_out, kernel_init=init, rngs=rngs)
+
+
 def conv_fan_out_init(groups: int = 1):
   """N(0, sqrt(2 / fan_out)) with PyTorch's fan_out = k*k*out / groups."""
   def init(key, shape, dtype=jnp.float32):
@@ -92,15 +99,18 @@ class Attention(nnx.Module):
   q = Linear(x); k | v = split(Linear(context or x)); with `sr_ratio` > 1 the
   self-attention keys/values come from a strided conv + LayerNorm of the
   token grid (SegFormer's spatial reduction). `zero_proj` zero-initialises
-  the output projection (cross-attention starts as a no-op).
+  the output projection (cross-attention starts as a no-op); `fan_in_qkv`
+  initialises q and kv at fan-in scale instead of std 0.02, so that values
+  keep their context's size (see BlockCross).
   """
 
   def __init__(self, dim: int, heads: int, rngs: nnx.Rngs, sr_ratio: int = 1,
-               zero_proj: bool = False):
+               zero_proj: bool = False, fan_in_qkv: bool = False):
     self.heads = heads
     self.sr_ratio = sr_ratio
-    self.q = linear(dim, dim, rngs)
-    self.kv = linear(dim, 2 * dim, rngs)
+    make = fan_in_linear if fan_in_qkv else linear
+    self.q = make(dim, dim, rngs)
+    self.kv = make(dim, 2 * dim, rngs)
     self.proj = linear(dim, dim, rngs, zero=zero_proj)
     if sr_ratio > 1:
       self.sr = conv(dim, dim, sr_ratio, rngs, stride=sr_ratio, padding=0)
@@ -170,12 +180,18 @@ class BlockCross(nnx.Module):
 
   The cross-attention output projection starts at zero and its result is
   multiplied by `motion_scale` [B]: 0 makes the block a plain SegFormer block
-  (Psi3d), 1 lets motion in (Psi).
+  (Psi3d), 1 lets motion in (Psi). `fan_in_cross`: the cross-attention's q
+  and kv at fan-in scale. With SegFormer's std 0.02 the values shrink the
+  motion tokens ~8x (at width 64) and the zero projection's gradient is
+  that small too: the driver's share of what the block adds stays ~1e-2 of
+  the token stream (issue 18's closed gate).
   """
 
-  def __init__(self, dim: int, heads: int, mlp_ratio: float, rngs: nnx.Rngs):
+  def __init__(self, dim: int, heads: int, mlp_ratio: float, rngs: nnx.Rngs,
+               fan_in_cross: bool = False):
     self.norm2 = layer_norm(dim, rngs)
-    self.attn2 = Attention(dim, heads, rngs, zero_proj=True)
+    self.attn2 = Attention(dim, heads, rngs, zero_proj=True,
+                           fan_in_qkv=fan_in_cross)
     self.norm1 = layer_norm(dim, rngs)
     self.attn1 = Attention(dim, heads, rngs)
     self.norm3 = layer_norm(dim, rngs)

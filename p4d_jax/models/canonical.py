@@ -59,7 +59,9 @@ class EncoderCanonical(nnx.Module):
     self.patch_embed = A.OverlapPatchEmbed(s.in_channels, s.dim, rngs)
     self.neutral_motion = MotionTokens(s, rngs)
     self.driving_motion = MotionTokens(s, rngs)
-    block = lambda: A.BlockCross(s.dim, s.heads, s.mlp_ratio, rngs)  # noqa
+    fan_in = s.cross_init == "fan_in"
+    block = lambda: A.BlockCross(s.dim, s.heads, s.mlp_ratio, rngs,  # noqa
+                                 fan_in_cross=fan_in)
     self.trans_blocks_neutral = nnx.List([block()
                                           for _ in range(s.neutral_blocks)])
     self.trans_blocks_motion = nnx.List([block()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from p4d_jax import config_bridge
+from p4d_jax.user_errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +68,14 @@ class CanonicalSizes:
   motion_grid: int = 8        # motion tokens = motion_grid ** 2
   head_channels: int = 128
   out_channels: int = 96
+  # The motion cross-attention's q/kv init: "segformer" (std 0.02, the
+  # release's) or "fan_in" (attention.BlockCross says why).
+  cross_init: str = "segformer"
+
+  def __post_init__(self):
+    if self.cross_init not in ("segformer", "fan_in"):
+      raise UserError(f"model.canonical.cross_init={self.cross_init!r}: "
+                      "not 'segformer' or 'fan_in'.")
 
   @classmethod
   def paper(cls) -> "CanonicalSizes":

@@ -28,8 +28,10 @@ import ml_collections
 
 from p4d_jax.data import psi4d_batches
 from p4d_jax.models import model as model_lib
+from p4d_jax.models.motion import face_crop
 from p4d_jax.tasks import generator_training
 from p4d_jax.tasks import psi3d
+from p4d_jax.train import losses
 from p4d_jax.train import optimizer
 
 
@@ -45,16 +47,32 @@ def _upsample(mask: jax.Array, size: int) -> jax.Array:
   return up[..., None]
 
 
+def expression_l1(out: dict, tg: dict, labels: jax.Array) -> jax.Array:
+  """L1 of the super-resolved and the raw render [B, S, S, 3] against their
+  targets inside the expression regions of the target cameras `labels`
+  [B, 25] (`face_crop.expression_regions`), each a mean over those pixels:
+  where the driver's expression shows, weighted apart from the whole image,
+  whose reconstruction error otherwise drowns it (issue 18)."""
+  pairs = ((out["image"], tg["image"]), (out["image_raw"], tg["image_raw"]))
+  return sum(losses.l1(a, b, face_crop.expression_regions(
+      labels, a.shape[1])[..., None]) for a, b in pairs)
+
+
 class Psi4dTask:
   """Builds Psi, its batches and its step from a configs/psi4d.py config."""
 
   # Parameters a Psi3d checkpoint does not set: the motion encoder, which it
   # lacks, and the motion-token maps, which it never trains (motion scale 0).
   init_fresh = r"^(motion_encoder|encoder_canonical/(neutral|driving)_motion)/"
+  # ... and, with a fan-in cross-attention init, the cross-attention q/kv,
+  # which Psi3d holds at its own (std 0.02) init, never trained.
+  cross_fresh = r"|^encoder_canonical/trans_blocks_\w+/\d+/attn2/(q|kv)/"
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.model = model_lib.Model.from_config(config)
+    if self.model.sizes.canonical.cross_init == "fan_in":
+      self.init_fresh = Psi4dTask.init_fresh + Psi4dTask.cross_fresh
     self.batch_size = config.batch_size
     self.sharding_rules = psi3d.sharding_rules(config)
     opt = config.optimizer
@@ -112,6 +130,8 @@ class Psi4dTask:
                                   source_motion, driving_motion)
     terms = self.training.reconstruction_terms(params, d_params, out, tg,
                                                step, k_tv)
+    if lc.get("expression_l1", 0.0) > 0:
+      terms["expression_l1"] = expression_l1(out, tg, batch["driving_camera"])
     if lc.pseudo_view > 0:
       terms["pseudo_view"] = lc.pseudo_every * jax.lax.cond(
           step % lc.pseudo_every == 0,

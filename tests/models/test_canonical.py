@@ -1,5 +1,6 @@
 """The canonical transformer: released sizes, motion gating, attention maths."""
 
+import dataclasses
 import math
 
 import jax
@@ -86,6 +87,37 @@ def test_motion_scale_zero_ignores_motion_exactly():
 def test_fresh_cross_attention_is_a_no_op():
   """Zero-initialised output projections: a fresh Psi equals Psi3d."""
   model = _tiny()
+  feats, src, drv = _inputs(jax.random.key(2))
+  np.testing.assert_allclose(model(feats, src, drv, jnp.ones(2)),
+                             model(feats, src, drv, jnp.zeros(2)), atol=1e-6)
+
+
+def _driver_share(cross_init: str) -> float:
+  """RMS over motions of what a fresh motion block's cross-attention would
+  add once its projection is the identity, relative to the tokens' RMS."""
+  sizes = dataclasses.replace(sizes_lib.CanonicalSizes.tiny(),
+                              cross_init=cross_init)
+  model = canonical.EncoderCanonical(sizes, nnx.Rngs(0))
+  feats, src, _ = _inputs(jax.random.key(4), batch=8)
+  x = model.neutralise(feats, src, jnp.ones(8))
+  x = x.reshape(8, -1, x.shape[-1])
+  blk = model.trans_blocks_motion[0]
+  blk.attn2.proj.kernel[...] = jnp.eye(x.shape[-1])
+  drivers = jax.random.normal(jax.random.key(5), (8, sizes.motion_dim))
+  cross = blk.attn2(blk.norm2(x), (4, 4), model.driving_motion(drivers))
+  return float(jnp.std(cross, axis=0).mean() / jnp.sqrt(jnp.mean(x ** 2)))
+
+
+def test_fan_in_cross_attention_lets_the_driver_through():
+  """With SegFormer's std-0.02 q/kv, a fresh motion block whose projection
+  opened would vary the tokens by drivers ~4 % of their size (width 64); at
+  fan-in scale the values keep the motion tokens' size: ~50 %, >= 5x more.
+  Both start as no-ops."""
+  segformer, fan_in = _driver_share("segformer"), _driver_share("fan_in")
+  assert segformer < 0.1 and fan_in > 5 * segformer, (segformer, fan_in)
+  sizes = dataclasses.replace(sizes_lib.CanonicalSizes.tiny(),
+                              cross_init="fan_in")
+  model = canonical.EncoderCanonical(sizes, nnx.Rngs(0))
   feats, src, drv = _inputs(jax.random.key(2))
   np.testing.assert_allclose(model(feats, src, drv, jnp.ones(2)),
                              model(feats, src, drv, jnp.zeros(2)), atol=1e-6)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from p4d_jax.data.synthheads import params, regions
 from p4d_jax.inference import avatar
 from p4d_jax.models.motion import face_crop
 
@@ -77,3 +78,20 @@ def test_jitter_moves_the_crop_by_what_it_says():
   np.testing.assert_allclose(shifted[..., 0] - base[..., 0],
                              0.1 * float(half[0]), atol=1e-5)
 
+
+
+@pytest.mark.parametrize("yaw", [0.0, 0.3, -0.4])
+def test_expression_regions_cover_synthheads_regions(yaw):
+  """The camera-only regions (anchors of the average head) hold >= 93 % of
+  the pixels of SynthHeads' per-identity eye and mouth regions (inside which
+  >= 90 % of every expression's pixel change falls:
+  test_synthheads_regions.py), and are at most 1.35x their area: a loss
+  weighted by them sees the expression and not much else."""
+  label = np.asarray(avatar.view_label(yaw), np.float32)
+  ours = np.asarray(face_crop.expression_regions(jnp.asarray(label)[None],
+                                                 64))[0]
+  for identity in range(3):
+    theirs = regions.region_masks(params.identity_params(0, identity), label,
+                                  64).max(0)
+    assert (theirs * ours).sum() >= 0.93 * theirs.sum()
+    assert ours.sum() <= 1.35 * theirs.sum()

@@ -19,6 +19,8 @@ from flax import nnx
 from configs import psi4d as psi4d_config
 from p4d_jax import tree_paths
 from p4d_jax.evaluation import geometry_consistency
+from p4d_jax.inference import avatar
+from p4d_jax.models.motion import face_crop
 from p4d_jax.models import synthesizer
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.tasks import psi3d
@@ -95,6 +97,46 @@ def test_picks_are_seeded_and_views_distinct():
   assert {s for s, _, _, _ in picks} == set(range(8))
   with pytest.raises(ValueError, match="at least 2 pseudo views"):
     psi4d_batches.pick(8, 1, np.random.default_rng(0))
+
+
+def test_contrast_picks_the_farthest_of_its_draws():
+  """With n candidates the driving frame is the first draw (the uniform
+  pick, same generator) or a farther one, and is the farthest of the n;
+  pairs then differ more in expression on average."""
+  expressions = np.random.default_rng(1).normal(size=(12, 6))
+  gap = lambda s, d: np.linalg.norm(expressions[d] - expressions[s])  # noqa
+  uniform, contrast = [], []
+  for seed in range(200):
+    s, d, p, q = psi4d_batches.pick(12, 3, np.random.default_rng(seed))
+    s4, d4, _, _ = psi4d_batches.pick(12, 3, np.random.default_rng(seed),
+                                      None, expressions, 4)
+    rng = np.random.default_rng(seed)
+    _, first = rng.integers(12, size=2)
+    others = rng.integers(12, size=3)
+    assert s4 == s and d == first
+    assert gap(s4, d4) == max(gap(s, x) for x in (first, *others))
+    uniform.append(gap(s, d))
+    contrast.append(gap(s4, d4))
+  assert np.mean(contrast) > 1.3 * np.mean(uniform)
+
+
+def test_expression_l1_sees_only_the_expression_regions():
+  """0 for a perfect render; 0 for errors outside the eyes and mouth; a
+  constant error d inside them gives d per pair (a mean over their pixels)."""
+  labels = jnp.asarray(np.stack([avatar.view_label(y) for y in (0.0, 0.3)]),
+                       jnp.float32)
+  rng = np.random.default_rng(0)
+  tg = dict(image=jnp.asarray(rng.uniform(-1, 1, (2, 64, 64, 3)), jnp.float32),
+            image_raw=jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)),
+                                  jnp.float32))
+  inside = {k: face_crop.expression_regions(labels, v.shape[1])[..., None]
+            for k, v in tg.items()}
+  assert float(psi4d.expression_l1(tg, tg, labels)) == 0.0
+  outside = {k: v + 0.5 * (1 - inside[k]) for k, v in tg.items()}
+  assert float(psi4d.expression_l1(outside, tg, labels)) == 0.0
+  shifted = {k: v + 0.25 * inside[k] for k, v in tg.items()}
+  np.testing.assert_allclose(float(psi4d.expression_l1(shifted, tg, labels)),
+                             0.5, rtol=1e-5)
 
 
 def test_batches_come_from_the_records(pseudo_views_tiny):

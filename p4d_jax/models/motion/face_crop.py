@@ -53,6 +53,29 @@ def crop_frames(labels: jax.Array) -> tuple[jax.Array, jax.Array,
   return center, down / jnp.maximum(length, 1e-6)[:, None], HALF_SIDE * length
 
 
+# The expression regions' disks around the projected anchors, in units of
+# the eyes-to-mouth distance: eyes with lids and brows; lips, cheeks and the
+# dropped chin (SynthHeads' region balls, `data/synthheads/regions.py`, seen
+# from the front, are about this size).
+EYE_RADIUS = 0.32
+MOUTH_RADIUS = 0.6
+
+
+def expression_regions(labels: jax.Array, size: int) -> jax.Array:
+  """Camera labels [B, 25] -> [B, size, size] float 0/1: the pixels where
+  an expression shows (disks about the projected eyes and mouth anchors,
+  scaled by the projected eyes-to-mouth distance)."""
+  uv = anchor_pixels(labels)                               # [B, 3, 2]
+  length = jnp.linalg.norm(uv[:, 2] - (uv[:, 0] + uv[:, 1]) / 2, axis=-1)
+  radius = length[:, None] * jnp.asarray([EYE_RADIUS, EYE_RADIUS,
+                                          MOUTH_RADIUS], jnp.float32)
+  t = (jnp.arange(size, dtype=jnp.float32) + 0.5) / size
+  dx = t[None, None, None, :] - uv[:, :, None, None, 0]   # [B, 3, 1, size]
+  dy = t[None, None, :, None] - uv[:, :, None, None, 1]   # [B, 3, size, 1]
+  inside = dx**2 + dy**2 <= radius[:, :, None, None]**2
+  return jnp.any(inside, axis=1).astype(jnp.float32)
+
+
 def _bilinear(image: jax.Array, x: jax.Array, y: jax.Array) -> jax.Array:
   """image [H, W, C] at pixel-centre coordinates x, y [...] -> [..., C]
   (edge pixels repeat outside)."""

@@ -9,6 +9,10 @@
   get_config("tiny_scratch")    ablation: no Psi3d initialisation
   get_config("tiny_oracle")     motion = SynthHeads' exact expressions (the
                                 upper bound of any motion extractor)
+  get_config("tiny_pretrained") motion = the frozen expression extractor of
+                                a configs/motion.py:tiny run (motion.weights,
+                                default runs/motion_tiny), read from the real
+                                driving frame (p_motion 0)
   get_config("small")           configs/psi3d.py:small's network (128^2, 64^2
                                 neural rendering, 8x8 canonical tokens) with
                                 an 8x8 motion-token grid (tiny: 2x2), on the
@@ -44,6 +48,7 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       "tiny_monocular": dict(base="tiny", p_motion=0.0, pseudo_view=0.0),
       "tiny_scratch": dict(base="tiny", init_from=""),
       "tiny_oracle": dict(base="tiny", motion="oracle"),
+      "tiny_pretrained": dict(base="tiny", motion="pretrained", p_motion=0.0),
       "small": dict(base="small"),
       "small_oracle": dict(base="small", motion="oracle"),
       "paper": dict(base="paper"),
@@ -55,8 +60,10 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   config = psi3d.get_config(base)
   if base == "small":
     config.model.canonical.motion_grid = 8
-  # model.canonical.cross_init "fan_in": the motion cross-attention's q/kv at
-  # fan-in scale (models/attention.BlockCross; default: the release's).
+  # "fan_in": the motion cross-attention's q/kv at fan-in scale
+  # (models/attention.BlockCross); "segformer" is the release's init, which
+  # at the CPU sizes left the driver out (README, issue 18).
+  config.model.canonical.cross_init = "fan_in" if cpu else "segformer"
   config.task = "psi4d"
   config.preset = arg
   # Where the motion vectors come from (p4d_jax/models/motion): "learned"
@@ -67,24 +74,29 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # must match the run in `weights`).
   config.motion = ml_collections.ConfigDict(dict(
       kind=v.get("motion", "learned"),
-      widths=(16, 32) if cpu else (32, 64, 128, 256), weights="",
+      widths=(16, 32) if cpu else (32, 64, 128, 256),
+      weights=f"runs/motion_{base}" if v.get("motion") == "pretrained" else "",
       extractor=config_bridge.to_fields(sizes.ExtractorSizes())))
   # One element per clip of the records; each example draws source and
   # driving frames and two pseudo views of the driving frame.
   # drivers_per_source: consecutive examples sharing one source frame.
   # driver_candidates n > 1: the driving frame is the one of n draws whose
-  # exact expression is farthest from the source's (SynthHeads records only).
+  # exact expression is farthest from the source's (records without
+  # expressions, i.e. not SynthHeads, draw it uniformly). 4 in the CPU
+  # presets: pairs then differ 1.6x more (README, issue 18).
   config.data = ml_collections.ConfigDict(dict(
       pseudo_views=f"outputs/pseudo_views/{base}" if cpu else "",
       seed=0, cycle_length=4, shuffle_window=16, skip_corrupt=False,
-      drivers_per_source=1, driver_candidates=1))
+      drivers_per_source=1, driver_candidates=4 if cpu else 1))
   # Real frames carry no depth in the records; Portrait4D's Psi terms:
   # 90% of motions from pseudo views, the cross-view LPIPS every 4 steps.
   # expression_l1: weight of an L1 inside the eye and mouth regions of the
-  # driving camera (psi4d.expression_l1; 0: Portrait4D's terms only).
+  # driving camera (psi4d.expression_l1; 0: Portrait4D's terms only, as
+  # the paper presets).
   config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),
                           pseudo_view=v.get("pseudo_view", 1.0),
-                          pseudo_every=4, expression_l1=0.0))
+                          pseudo_every=4,
+                          expression_l1=4.0 if cpu else 0.0))
   config.train.init_from = v.get("init_from",
                                  f"runs/psi3d_{base}/checkpoints" if cpu
                                  else "")

@@ -70,7 +70,8 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
             candidates: int = 1) -> dict:
   """One training example from a decoded clip (pseudo_view_reader); `source`
   given: that source frame; `candidates` > 1: the driving frame is the most
-  different in expression of that many draws (`pick`)."""
+  different in expression of that many draws (`pick`; clips without
+  expressions, i.e. not SynthHeads, draw it uniformly)."""
   size = clip["frame_image"].shape[1]
   if size != image_size:
     raise ValueError(f"The pseudo views of {clip['clip_name']} are {size}^2 "
@@ -82,18 +83,13 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
                      "(clips without masks then get Psi3d's opacity).")
   if expressions and "frame_expression" not in clip:
     raise UserError(f"{clip['clip_name']}: motion.kind=oracle needs the "
-                     "frames' expression parameters, which these records "
-                     "lack (only SynthHeads clips have them); rerun "
-                     "tools/precompute_pseudo_views.py on SynthHeads clips.")
-  if candidates > 1 and "frame_expression" not in clip:
-    raise UserError(f"{clip['clip_name']}: data.driver_candidates="
-                     f"{candidates} picks drivers by the frames' expression "
-                     "parameters, which these records lack (only SynthHeads "
-                     "clips have them); set data.driver_candidates=1.")
+                    "frames' expression parameters, which these records "
+                    "lack (only SynthHeads clips have them); rerun "
+                    "tools/precompute_pseudo_views.py on SynthHeads clips.")
   standard = (synthheads_params.standardise_expression(
       clip["frame_expression"]) if "frame_expression" in clip else None)
   s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng,
-                    source, standard, candidates)
+                    source, standard, candidates if standard is not None else 1)
   c2w, intr = (np.asarray(x, np.float32) for x in cameras.unpack_label(
       clip["frame_camera"][d]))
   pc2w, pintr = (np.asarray(x, np.float32) for x in cameras.unpack_label(

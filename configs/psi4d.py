@@ -91,12 +91,11 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # Real frames carry no depth in the records; Portrait4D's Psi terms:
   # 90% of motions from pseudo views, the cross-view LPIPS every 4 steps.
   # expression_l1: weight of an L1 inside the eye and mouth regions of the
-  # driving camera (psi4d.expression_l1; 0: Portrait4D's terms only, as
-  # the paper presets).
+  # driving camera (psi4d.expression_l1; 0: Portrait4D's terms only). 4
+  # carries more expression at tiny, at a cost in depth (README, issue 18).
   config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),
                           pseudo_view=v.get("pseudo_view", 1.0),
-                          pseudo_every=4,
-                          expression_l1=4.0 if cpu else 0.0))
+                          pseudo_every=4, expression_l1=0.0))
   config.train.init_from = v.get("init_from",
                                  f"runs/psi3d_{base}/checkpoints" if cpu
                                  else "")

@@ -31,7 +31,8 @@ Sections as configs/psi3d.py, plus `motion` (kind: where the motion comes
 from; widths; weights: a run directory for kind "pretrained") and the Psi
 terms in `loss`:
 p_motion (share of each batch driven by a pseudo view), pseudo_view (weight
-of the cross-view perceptual term) and pseudo_every (its period).
+of the cross-view perceptual term), pseudo_every (its period) and
+expression_l1 (an L1 inside the eye and mouth regions; off by default).
 """
 
 import ml_collections

@@ -140,6 +140,9 @@ def training_batches(data, image_size: int, global_batch: int,
   if k < 1 or local_batch % k:
     raise UserError(f"data.drivers_per_source={k} must be >= 1 and divide "
                      f"the batch on each host ({local_batch}).")
+  if n < 1:
+    raise UserError(f"data.driver_candidates={n} must be >= 1 (1: uniform "
+                    "driving frames).")
   ds = pseudo_view_reader.clips(
       data.pseudo_views, data.seed, cycle_length=data.cycle_length,
       shuffle_window=data.shuffle_window, skip_corrupt=data.skip_corrupt)

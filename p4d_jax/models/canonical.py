@@ -20,11 +20,6 @@ from p4d_jax.models import remat
 from p4d_jax.models import sizes as sizes_lib
 
 
-def _fan_in_linear(d_in: int, d_out: int, gain: float, rngs: nnx.Rngs):
-  init = nnx.initializers.variance_scaling(gain, "fan_in", "normal")
-  return nnx.Linear(d_in, d_out, kernel_init=init, rngs=rngs)
-
-
 class MotionTokens(nnx.Module):
   """motion [B, D] -> MLP (LeakyReLU 0.01) -> Linear -> tokens [B, G*G, dim].
 
@@ -35,12 +30,12 @@ class MotionTokens(nnx.Module):
   did not move in 1,200 steps)."""
 
   def __init__(self, s: sizes_lib.CanonicalSizes, rngs: nnx.Rngs):
-    self.maps = nnx.List([_fan_in_linear(s.motion_dim, s.motion_hidden, 2.0,
-                                         rngs),
-                          _fan_in_linear(s.motion_hidden, s.motion_hidden, 2.0,
-                                         rngs)])
-    self.proj_y = _fan_in_linear(s.motion_hidden, s.motion_grid**2 * s.dim,
-                                 1.0, rngs)
+    self.maps = nnx.List([A.fan_in_linear(s.motion_dim, s.motion_hidden,
+                                          rngs, gain=2.0),
+                          A.fan_in_linear(s.motion_hidden, s.motion_hidden,
+                                          rngs, gain=2.0)])
+    self.proj_y = A.fan_in_linear(s.motion_hidden, s.motion_grid**2 * s.dim,
+                                  rngs)
     self.tokens = s.motion_grid**2
 
   def __call__(self, motion: jax.Array) -> jax.Array:

@@ -61,18 +61,17 @@ def expression_l1(out: dict, tg: dict, labels: jax.Array) -> jax.Array:
 class Psi4dTask:
   """Builds Psi, its batches and its step from a configs/psi4d.py config."""
 
-  # Parameters a Psi3d checkpoint does not set: the motion encoder, which it
-  # lacks, and the motion-token maps, which it never trains (motion scale 0).
-  init_fresh = r"^(motion_encoder|encoder_canonical/(neutral|driving)_motion)/"
-  # ... and, with a fan-in cross-attention init, the cross-attention q/kv,
-  # which Psi3d holds at its own (std 0.02) init, never trained.
-  cross_fresh = r"|^encoder_canonical/trans_blocks_\w+/\d+/attn2/(q|kv)/"
-
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.model = model_lib.Model.from_config(config)
+    # Parameters a Psi3d checkpoint does not set: the motion encoder, which
+    # it lacks, and the motion-token maps, which it never trains (motion
+    # scale 0); with a fan-in cross-attention init also the cross-attention
+    # q/kv, which Psi3d holds at its own (std 0.02) init, never trained.
+    fresh = [r"^(motion_encoder|encoder_canonical/(neutral|driving)_motion)/"]
     if self.model.sizes.canonical.cross_init == "fan_in":
-      self.init_fresh = Psi4dTask.init_fresh + Psi4dTask.cross_fresh
+      fresh.append(r"^encoder_canonical/trans_blocks_\w+/\d+/attn2/(q|kv)/")
+    self.init_fresh = "|".join(fresh)
     self.batch_size = config.batch_size
     self.sharding_rules = psi3d.sharding_rules(config)
     opt = config.optimizer

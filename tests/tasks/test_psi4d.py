@@ -27,6 +27,7 @@ from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
 from p4d_jax.data import psi4d_batches
 from p4d_jax.train import checkpoint
+from p4d_jax.user_errors import UserError
 from tests.tasks import mesh_step
 from tests.tasks.psi3d_small import small_config
 from tests.tasks.psi3d_small import small_psi_config as psi_config
@@ -171,6 +172,10 @@ def test_drivers_per_source_share_the_source_frame(pseudo_views_tiny):
   config.data.drivers_per_source = 3
   with pytest.raises(ValueError, match="drivers_per_source=3"):
     psi4d_batches.training_batches(config.data, 32, 4)
+  config.data.drivers_per_source = 1
+  config.data.driver_candidates = 0
+  with pytest.raises(UserError, match="driver_candidates=0 must be >= 1"):
+    psi4d_batches.training_batches(config.data, 32, 4)
 
 
 @pytest.fixture(scope="module")
@@ -309,11 +314,13 @@ def test_the_gate_opens_when_only_the_driver_explains_the_target():
   with its motion learning-rate group). The cross-attention outputs start
   at zero, so at first the driver changes nothing; fitting planes that
   differ by driver opens that path within 50 steps, and fitting planes
-  that do not differ leaves it far less open (with the CPU presets'
-  fan-in cross-attention, 0.041 against 0.0076 RMS; with the release's
-  std-0.02 init, 0.041 against 0.0014: the wider path also carries more
-  of the unspecific updates)."""
+  that do not differ leaves it nearly shut. At the release's std-0.02
+  cross-attention init (0.041 against 0.0014 RMS); the CPU presets'
+  fan-in init opens it as far (0.041) but also lets more unspecific change
+  through (0.0076; tests/models/test_canonical.py checks what fan-in is
+  for)."""
   config = psi_config()
+  config.model.canonical.cross_init = "segformer"
   config.motion.kind = "oracle"
   # Psi's own eps (psi3d_small's 1 keeps 8-device steps comparable, and
   # would shrink every step here).
@@ -355,4 +362,4 @@ def test_the_gate_opens_when_only_the_driver_explains_the_target():
       p, opt_state = step(p, opt_state, target)
     effect[differ] = driver_effect(p)
   assert effect[True] > 0.02, effect    # of the 0.49 RMS asked for
-  assert effect[True] > 4 * effect[False], effect
+  assert effect[True] > 10 * effect[False], effect

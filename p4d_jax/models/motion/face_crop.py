@@ -40,15 +40,22 @@ def anchor_pixels(labels: jax.Array) -> jax.Array:
   return uv
 
 
+def _eyes_to_mouth(uv: jax.Array) -> tuple[jax.Array, jax.Array,
+                                             jax.Array]:
+  """Anchor positions [B, 3, 2] -> the eyes' midpoint [B, 2], the vector
+  from it to the mouth [B, 2] and its length [B]."""
+  eyes = (uv[:, 0] + uv[:, 1]) / 2
+  down = uv[:, 2] - eyes
+  return eyes, down, jnp.linalg.norm(down, axis=-1)
+
+
 def crop_frames(labels: jax.Array) -> tuple[jax.Array, jax.Array,
                                               jax.Array]:
   """Labels [B, 25] -> the crop's centre [B, 2], its 'down' unit axis
   [B, 2] (eyes -> mouth, image coordinates) and half side [B] (all in
   [0, 1] image units)."""
   uv = anchor_pixels(labels)
-  eyes = (uv[:, 0] + uv[:, 1]) / 2
-  down = uv[:, 2] - eyes
-  length = jnp.linalg.norm(down, axis=-1)
+  eyes, down, length = _eyes_to_mouth(uv)
   center = eyes + CENTER_AT * down
   return center, down / jnp.maximum(length, 1e-6)[:, None], HALF_SIDE * length
 
@@ -66,7 +73,7 @@ def expression_regions(labels: jax.Array, size: int) -> jax.Array:
   an expression shows (disks about the projected eyes and mouth anchors,
   scaled by the projected eyes-to-mouth distance)."""
   uv = anchor_pixels(labels)                               # [B, 3, 2]
-  length = jnp.linalg.norm(uv[:, 2] - (uv[:, 0] + uv[:, 1]) / 2, axis=-1)
+  _, _, length = _eyes_to_mouth(uv)
   radius = length[:, None] * jnp.asarray([EYE_RADIUS, EYE_RADIUS,
                                           MOUTH_RADIUS], jnp.float32)
   t = (jnp.arange(size, dtype=jnp.float32) + 0.5) / size

@@ -32,7 +32,8 @@ from; widths; weights: a run directory for kind "pretrained") and the Psi
 terms in `loss`:
 p_motion (share of each batch driven by a pseudo view), pseudo_view (weight
 of the cross-view perceptual term), pseudo_every (its period) and
-expression_l1 (an L1 inside the eye and mouth regions; off by default).
+expression_l1 (an L1 inside the eye and mouth regions; off by default) and
+pseudo_depth (an L1 to the pseudo views' Psi3d depth; off by default).
 """
 
 import ml_collections
@@ -94,9 +95,12 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # expression_l1: weight of an L1 inside the eye and mouth regions of the
   # driving camera (psi4d.expression_l1; 0: Portrait4D's terms only). 4
   # carries more expression at tiny, at a cost in depth (README, issue 18).
+  # pseudo_depth: weight of an L1 to the pseudo views' stored Psi3d depth
+  # (every pseudo_every steps, with the cross-view term; 0: off).
   config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),
                           pseudo_view=v.get("pseudo_view", 1.0),
-                          pseudo_every=4, expression_l1=0.0))
+                          pseudo_every=4, expression_l1=0.0,
+                          pseudo_depth=0.0))
   config.train.init_from = v.get("init_from",
                                  f"runs/psi3d_{base}/checkpoints" if cpu
                                  else "")

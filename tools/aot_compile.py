@@ -91,8 +91,9 @@ def _batch(config) -> dict:
   from p4d_jax.data import multiview_batches
   from p4d_jax.data import psi4d_batches
   if config.task == "psi4d":
-    one = psi4d_batches.synthetic_batch(1, config.image_size,
-                                        config.neural_resolution)
+    one = psi4d_batches.synthetic_batch(
+        1, config.image_size, config.neural_resolution,
+        depth=config.loss.get("pseudo_depth", 0.0) > 0)
   else:
     one = multiview_batches.synthetic_batch(1, config.image_size,
                                             1 + config.data.target_views)

@@ -15,6 +15,8 @@ view q is the cross-view target. An example:
     pseudo_image       [S, S, 3]   pseudo view q, and pseudo_mask [N, N]
                                    (Psi3d's rendered opacity), pseudo_c2w
                                    [4, 4], pseudo_intrinsics [3, 3]
+    pseudo_depth       [N, N]      Psi3d's rendered depth of view q (only
+                                   with `depth`, for loss.pseudo_depth)
     source_camera, driving_camera, motion_view_camera  [25]
                                    the three motion frames' camera labels
                                    (what the `pretrained` source aligns by)
@@ -67,11 +69,12 @@ def pick(frames: int, views: int, rng: np.random.Generator,
 
 def example(clip: dict, image_size: int, rng: np.random.Generator,
             expressions: bool = False, source: int | None = None,
-            candidates: int = 1) -> dict:
+            candidates: int = 1, depth: bool = False) -> dict:
   """One training example from a decoded clip (pseudo_view_reader); `source`
   given: that source frame; `candidates` > 1: the driving frame is the most
   different in expression of that many draws (`pick`; clips without
-  expressions, i.e. not SynthHeads, draw it uniformly)."""
+  expressions, i.e. not SynthHeads, draw it uniformly); `depth`: with
+  pseudo view q's stored depth."""
   size = clip["frame_image"].shape[1]
   if size != image_size:
     raise ValueError(f"The pseudo views of {clip['clip_name']} are {size}^2 "
@@ -86,6 +89,11 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
                     "frames' expression parameters, which these records "
                     "lack (only SynthHeads clips have them); rerun "
                     "tools/precompute_pseudo_views.py on SynthHeads clips.")
+  if depth and "view_depth" not in clip:
+    raise UserError(f"{clip['clip_name']}: loss.pseudo_depth needs the "
+                    "pseudo views' depth, which these records lack; rerun "
+                    "tools/precompute_pseudo_views.py with store_depth=True "
+                    "or set --config.loss.pseudo_depth=0.")
   standard = (synthheads_params.standardise_expression(
       clip["frame_expression"]) if "frame_expression" in clip else None)
   s, d, p, q = pick(len(clip["frame_index"]), clip["view_image"].shape[1], rng,
@@ -97,6 +105,8 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
   extra = {}
   if expressions:
     extra = dict(source_expression=standard[s], driving_expression=standard[d])
+  if depth:
+    extra["pseudo_depth"] = np.asarray(clip["view_depth"][d, q], np.float32)
   return dict(
       **extra,
       image=image_io.to_float(clip["frame_image"][s]),
@@ -117,21 +127,23 @@ def example(clip: dict, image_size: int, rng: np.random.Generator,
 def examples_of_one_source(clip: dict, image_size: int,
                            rng: np.random.Generator, drivers: int,
                            expressions: bool = False,
-                           candidates: int = 1) -> dict:
+                           candidates: int = 1, depth: bool = False) -> dict:
   """`drivers` examples [drivers, ...] that share one source frame, each with
   its own driving frame and views: the same face asked for several
   expressions, which only the driver's motion can tell apart."""
   source = int(rng.integers(len(clip["frame_index"])))
-  rows = [example(clip, image_size, rng, expressions, source, candidates)
-          for _ in range(drivers)]
+  rows = [example(clip, image_size, rng, expressions, source, candidates,
+                  depth) for _ in range(drivers)]
   return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
 def training_batches(data, image_size: int, global_batch: int,
-                     expressions: bool = False) -> grain.IterDataset:
+                     expressions: bool = False,
+                     depth: bool = False) -> grain.IterDataset:
   """Endless, checkpointable batches for this host (config.data: the
   records directory, seed, window, skip_corrupt and drivers_per_source);
-  `expressions` adds the frames' standardised expressions. With
+  `expressions` adds the frames' standardised expressions, `depth` the
+  pseudo view's depth. With
   drivers_per_source k > 1, each clip gives k consecutive examples that share
   their source frame."""
   local_batch = hosts.local_batch_size(global_batch, jax.process_count())
@@ -150,25 +162,30 @@ def training_batches(data, image_size: int, global_batch: int,
   seed = data.seed + jax.process_index()
   if k == 1:   # Portrait4D's sampling, its draws as before
     ds = ds.random_map(lambda clip, rng: example(clip, image_size, rng,
-                                                 expressions, None, n),
+                                                 expressions, None, n, depth),
                        seed=seed)
     return ds.batch(local_batch, drop_remainder=True)
   ds = ds.random_map(lambda clip, rng: examples_of_one_source(
-      clip, image_size, rng, k, expressions, n), seed=seed)
+      clip, image_size, rng, k, expressions, n, depth), seed=seed)
   ds = ds.batch(local_batch // k, drop_remainder=True)
   return ds.map(lambda b: {n: v.reshape((-1,) + v.shape[2:])
                            for n, v in b.items()})
 
 
-def synthetic_batch(batch: int, image_size: int, neural: int) -> dict:
+def synthetic_batch(batch: int, image_size: int, neural: int,
+                    depth: bool = False) -> dict:
   """A batch's fields and shapes without records, for tests and ahead-of-time
   compiles: `multiview_batches.synthetic_batch`'s two views of each head as
-  the driving frame and its pseudo view (masks at the neural resolution)."""
+  the driving frame and its pseudo view (masks and, with `depth`, the pseudo
+  view's depth at the neural resolution)."""
   mv = multiview_batches.synthetic_batch(batch, image_size, 2, seed=0)
   step = image_size // neural
   labels = np.asarray(cameras.pack_label(mv["target_c2w"],
                                          mv["target_intrinsics"]), np.float32)
-  return dict(image=mv["image"], driving_image=mv["target_image"][:, 0],
+  extra = ({"pseudo_depth": mv["target_depth"][:, 1, ::step, ::step]}
+           if depth else {})
+  return dict(**extra, image=mv["image"],
+              driving_image=mv["target_image"][:, 0],
               motion_view_image=mv["target_image"][:, 1],
               target_image=mv["target_image"][:, :1],
               target_mask=mv["target_mask"][:, :1],

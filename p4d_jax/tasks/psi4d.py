@@ -11,7 +11,8 @@ then:
     terms (`generator_training`), optionally adversarial;
   - every `pseudo_every` steps, renders at pseudo view q's camera and adds
     the perceptual distance to that precomputed view, both images masked by
-    their own opacity, scaled by the interval (a lazy term).
+    their own opacity, and optionally (`pseudo_depth`) the L1 to its stored
+    depth, scaled by the interval (lazy terms).
 
 An image-reading source reads the driving motion from a pseudo view of the
 driving frame for exactly round(p_motion * B) examples of the batch (a
@@ -87,7 +88,8 @@ class Psi4dTask:
   def dataset(self):
     return psi4d_batches.training_batches(
         self.config.data, self.config.image_size, self.config.batch_size,
-        expressions=self.model.motion_reads == "expression")
+        expressions=self.model.motion_reads == "expression",
+        depth=self.config.loss.get("pseudo_depth", 0.0) > 0)
 
   def motions(self, params, batch: dict, key: jax.Array):
     """(source, driving) motion [B, D]: per example, from pseudo view p or
@@ -109,7 +111,10 @@ class Psi4dTask:
     return (self.model.motion_code(params, source),
             self.model.motion_code(params, driving))
 
-  def _pseudo_view_term(self, params, planes, batch, key) -> jax.Array:
+  def _pseudo_view_terms(self, params, planes, batch, key) -> jax.Array:
+    """[2]: the perceptual distance to pseudo view q (both masked by their
+    opacity) and, with `pseudo_depth` in the batch, the L1 to its depth
+    weighted by Psi3d's opacity there (else 0)."""
     size = self.config.image_size
     out = self.model.render(params, planes,
                             self.model.background(params, batch["image"]),
@@ -117,7 +122,10 @@ class Psi4dTask:
                             batch["pseudo_intrinsics"], key)
     ours = out["image"] * _upsample((out["mask"] + 1.0) / 2.0, size)
     theirs = batch["pseudo_image"] * _upsample(batch["pseudo_mask"], size)
-    return self.training.perceptual(ours, theirs)
+    depth = (losses.l1(out["depth"], batch["pseudo_depth"],
+                       batch["pseudo_mask"]) if "pseudo_depth" in batch
+             else jnp.zeros((), jnp.float32))
+    return jnp.stack([self.training.perceptual(ours, theirs), depth])
 
   def loss(self, params, d_params, batch, step, key):
     lc = self.config.loss
@@ -131,12 +139,15 @@ class Psi4dTask:
                                                step, k_tv)
     if lc.get("expression_l1", 0.0) > 0:
       terms["expression_l1"] = expression_l1(out, tg, batch["driving_camera"])
-    if lc.pseudo_view > 0:
-      terms["pseudo_view"] = lc.pseudo_every * jax.lax.cond(
+    if lc.pseudo_view > 0 or lc.get("pseudo_depth", 0.0) > 0:
+      pseudo = lc.pseudo_every * jax.lax.cond(
           step % lc.pseudo_every == 0,
-          lambda: self._pseudo_view_term(params, out["planes"], batch,
-                                         k_pseudo),
-          lambda: jnp.zeros((), jnp.float32))
+          lambda: self._pseudo_view_terms(params, out["planes"], batch,
+                                          k_pseudo),
+          lambda: jnp.zeros((2,), jnp.float32))
+      terms["pseudo_view"] = pseudo[0]
+      if "pseudo_depth" in batch:
+        terms["pseudo_depth"] = pseudo[1]
     extra = dict(skipped_records=jnp.sum(batch["skipped_records"]).astype(
         jnp.float32))
     return self.training.weighted(terms), (terms, extra, out, tg)

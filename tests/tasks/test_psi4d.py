@@ -26,6 +26,7 @@ from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.tasks import psi3d
 from p4d_jax.tasks import psi4d
 from p4d_jax.data import psi4d_batches
+from p4d_jax.data import pseudo_view_reader
 from p4d_jax.train import checkpoint
 from p4d_jax.user_errors import UserError
 from tests.tasks import mesh_step
@@ -151,6 +152,49 @@ def test_batches_come_from_the_records(pseudo_views_tiny):
   np.testing.assert_array_equal(batch["target_image"][:, 0],
                                 batch["driving_image"])
   assert float(batch["image"].min()) >= -1 and batch["skipped_records"].sum() == 0
+
+
+def test_pseudo_depth_comes_from_the_records_and_is_a_masked_l1(
+    pseudo_views_tiny, task_and_state):
+  """With loss.pseudo_depth the batch carries pseudo view q's stored depth
+  [N, N]; the term is 0 against the render's own depth and a constant
+  offset c gives c (an opacity-weighted mean), whatever the perceptual
+  part; records without depth are a user error."""
+  config = psi_config()
+  config.data.pseudo_views = pseudo_views_tiny[-1]
+  batch = next(iter(psi4d_batches.training_batches(config.data, 32, 4,
+                                                   depth=True)))
+  assert batch["pseudo_depth"].shape == batch["pseudo_mask"].shape == (4, 16, 16)
+  assert np.all(np.isfinite(batch["pseudo_depth"]))
+  # What ahead-of-time compiles trace has the same fields and shapes.
+  synthetic = psi4d_batches.synthetic_batch(4, 32, 16, depth=True)
+  assert {k: v.shape for k, v in synthetic.items()} == {
+      k: v.shape for k, v in batch.items()}
+  assert float(batch["pseudo_depth"].std()) > 0
+  task, state = task_and_state
+  params, key = state["params"], jax.random.key(3)
+  batch = {k: jnp.asarray(v) for k, v in batch.items()}
+  planes = task.model.animate(params, task.model.encode_source(
+      params, batch["image"]))
+
+  @jax.jit
+  def terms(pseudo_depth):
+    out = task.model.render(params, planes,
+                            task.model.background(params, batch["image"]),
+                            batch["pseudo_c2w"], batch["pseudo_intrinsics"],
+                            key)
+    depth = out["depth"] if pseudo_depth is None else pseudo_depth
+    return task._pseudo_view_terms(params, planes,   # pylint: disable=protected-access
+                                   dict(batch, pseudo_depth=depth), key), out
+  exact, out = terms(None)
+  shifted, _ = terms(out["depth"] + 0.125)
+  assert float(exact[1]) == 0.0
+  np.testing.assert_allclose(float(shifted[1]), 0.125, rtol=1e-5)
+  assert float(exact[0]) == float(shifted[0]) > 0
+  clip = dict(next(iter(pseudo_view_reader.clips(pseudo_views_tiny[-1], 0))))
+  clip.pop("view_depth")
+  with pytest.raises(UserError, match="loss.pseudo_depth needs"):
+    psi4d_batches.example(clip, 32, np.random.default_rng(0), depth=True)
 
 
 def test_drivers_per_source_share_the_source_frame(pseudo_views_tiny):

@@ -178,16 +178,15 @@ def test_pseudo_depth_comes_from_the_records_and_is_a_masked_l1(
       params, batch["image"]))
 
   @jax.jit
-  def terms(pseudo_depth):
-    out = task.model.render(params, planes,
-                            task.model.background(params, batch["image"]),
-                            batch["pseudo_c2w"], batch["pseudo_intrinsics"],
-                            key)
-    depth = out["depth"] if pseudo_depth is None else pseudo_depth
-    return task._pseudo_view_terms(params, planes,   # pylint: disable=protected-access
-                                   dict(batch, pseudo_depth=depth), key), out
-  exact, out = terms(None)
-  shifted, _ = terms(out["depth"] + 0.125)
+  def terms():
+    depth = task.model.render(params, planes,
+                              task.model.background(params, batch["image"]),
+                              batch["pseudo_c2w"], batch["pseudo_intrinsics"],
+                              key)["depth"]
+    return [task._pseudo_view_terms(   # pylint: disable=protected-access
+        params, planes, dict(batch, pseudo_depth=d), key)
+            for d in (depth, depth + 0.125)]
+  exact, shifted = terms()
   assert float(exact[1]) == 0.0
   np.testing.assert_allclose(float(shifted[1]), 0.125, rtol=1e-5)
   assert float(exact[0]) == float(shifted[0]) > 0

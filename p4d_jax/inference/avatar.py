@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from p4d_jax import user_errors
 from p4d_jax.models.motion import source as motion_source
 from p4d_jax.rendering import camera_settings
 from p4d_jax.rendering import cameras
@@ -62,7 +63,8 @@ class Avatar:
 
   def __init__(self, model, params):
     if model.motion_reads is None:
-      raise ValueError("A Psi3d run has no motion source; use a Psi run.")
+      raise user_errors.UserError(
+          "A Psi3d run has no motion source; use a Psi run.")
     self.model, self.params = model, params
     self.image_size = model.image_size
     self._prepare = jax.jit(self._prepare_fn)
@@ -71,12 +73,6 @@ class Avatar:
     self._density = jax.jit(self._density_fn, static_argnames=("resolution",))
 
   def _motion(self, params, images, labels):
-    if self.model.motion_reads not in ("image", "framed"):
-      raise ValueError(
-          "Reenactment drives the avatar with images; this model's motion "
-          f"source reads {self.model.motion_reads!r} (the oracle reads "
-          "SynthHeads parameters). Use a Psi run whose motion.kind is "
-          "learned or pretrained, or drive it with motion codes.")
     frames = (dict(image=images, camera=labels)
               if self.model.motion_reads == "framed" else images)
     return self.model.motion_code(params, frames)
@@ -109,7 +105,7 @@ class Avatar:
     """source [S, S, 3] in [-1, 1] and its camera label [25] (default:
     frontal) -> its cached part of the network. `code` [D]: the source's
     motion code (default: the motion source reads the image)."""
-    self._check(source[None], "source")
+    self._check(source[None], "source", reads_motion=code is None)
     return self._prepare(self.params, jnp.asarray(source, jnp.float32),
                          self._label(label),
                          None if code is None else jnp.asarray(code,
@@ -174,8 +170,16 @@ class Avatar:
     """Side of the cube `density` samples, centred on the origin."""
     return self.model.render_cfg.box_warp
 
-  def _check(self, images: np.ndarray, what: str):
+  def _check(self, images: np.ndarray, what: str, reads_motion=True):
+    """Before tracing, so that a mistake is one line, not a traceback."""
     want = (self.image_size, self.image_size, 3)
     if images.ndim != 4 or images.shape[1:] != want:
-      raise ValueError(f"The {what} frames are {images.shape[1:]}; this "
-                       f"model takes {want} (crop or resize them first).")
+      raise user_errors.UserError(
+          f"The {what} frames are {images.shape[1:]}; this model takes "
+          f"{want} (crop or resize them first).")
+    if reads_motion and self.model.motion_reads not in ("image", "framed"):
+      raise user_errors.UserError(
+          "Reenactment drives the avatar with images; this model's motion "
+          f"source reads {self.model.motion_reads!r} (the oracle reads "
+          "SynthHeads parameters). Use a Psi run whose motion.kind is "
+          "learned or pretrained, or drive it with motion codes.")

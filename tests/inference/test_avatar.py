@@ -3,12 +3,14 @@ and reenact.py turns a run and two inputs into its videos and meshes."""
 
 import json
 import os
+import types
 
 import jax
 import numpy as np
 import pytest
 
 import configs
+from p4d_jax import user_errors
 from p4d_jax.inference import avatar as avatar_lib
 from p4d_jax.inference import media
 from p4d_jax.inference import mesh
@@ -54,6 +56,22 @@ def test_source_once_then_frames_equals_the_full_forward(avatar):
   # ... and so does the source.
   again = avatar.render(avatar.prepare(frames(2, 1)[0]), driving, labels)
   assert np.abs(again["image"] - got["image"]).mean() > 1e-3
+
+
+def test_frames_an_avatar_cannot_read_are_user_errors_before_tracing():
+  """An oracle Psi reads expression parameters, not frames; frames of the
+  wrong size do not fit. Both are one-line errors, raised before jit."""
+  oracle = types.SimpleNamespace(motion_reads="expression", image_size=32)
+  av = avatar_lib.Avatar(oracle, params=None)
+  labels = avatar_lib.view_label()[None]
+  with pytest.raises(user_errors.UserError, match="reads 'expression'"):
+    av.render({}, frames(0, 1), labels)
+  with pytest.raises(user_errors.UserError, match="reads 'expression'"):
+    av.prepare(frames(0, 1)[0])
+  with pytest.raises(user_errors.UserError, match=r"\(16, 16, 3\); this"):
+    av.motion_codes(frames(0, 1)[:, :16, :16], labels)
+  with pytest.raises(user_errors.UserError, match="has no motion source"):
+    avatar_lib.Avatar(types.SimpleNamespace(motion_reads=None), None)
 
 
 def test_orbit_labels_swing_the_yaw_about_the_frontal_camera():

@@ -23,7 +23,7 @@ from p4d_jax.models import sizes
 
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
-  presets = {"tiny": dict(batch=32, steps=6000, lr=3e-3, repeats=24,
+  presets = {"tiny": dict(batch=32, steps=6000, lr=3e-3, repeats=12,
                           window=32)}
   p = configs.pick(presets, arg, "motion")
   config = ml_collections.ConfigDict()

@@ -90,10 +90,11 @@ def _batch(config) -> dict:
   # pylint: disable=import-outside-toplevel
   from p4d_jax.data import multiview_batches
   from p4d_jax.data import psi4d_batches
+  from p4d_jax.tasks import psi4d
   if config.task == "psi4d":
     one = psi4d_batches.synthetic_batch(
         1, config.image_size, config.neural_resolution,
-        depth=config.loss.get("pseudo_depth", 0.0) > 0)
+        depth=psi4d.uses_pseudo_depth(config))
   else:
     one = multiview_batches.synthetic_batch(1, config.image_size,
                                             1 + config.data.target_views)

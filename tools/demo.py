@@ -5,10 +5,13 @@ and a report.
               held-out reenactment pairs (tools/make_synthheads.py)
   2 psi3d     Psi3d trained on the stills (python -m launch.main)
   3 pseudo    its pseudo views of every clip (tools/precompute_pseudo_views.py)
-  4 psi4d     Psi initialised from Psi3d, trained on the pseudo views
-  5 reenact   a held-out head driven by another's clip: mp4s and a mesh
+  4 motion    the expression extractor, pretrained on fresh SynthHeads
+              renders (configs/motion.py; skipped with --motion=learned)
+  5 psi4d     Psi initialised from Psi3d, trained on the pseudo views, its
+              motion read by the frozen extractor (the paper's design)
+  6 reenact   a held-out head driven by another's clip: mp4s and a mesh
               (tools/reenact.py)
-  6 evaluate  Psi on the held-out pairs: metrics.json + report.html
+  7 evaluate  Psi on the held-out pairs: metrics.json + report.html
               (tools/evaluate.py)
 
 Each stage is the documented command, run as a subprocess; a rerun skips
@@ -28,6 +31,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+STAGES = 7
 
 from p4d_jax import user_errors
 from p4d_jax.data import builders
@@ -45,6 +49,12 @@ def parse_args(argv=None):
                  "outputs/datasets)")
   p.add_argument("--psi3d_steps", type=int, default=1500)
   p.add_argument("--psi4d_steps", type=int, default=800)
+  p.add_argument("--motion", choices=("pretrained", "learned"),
+                 default="pretrained",
+                 help="Psi's motion source: the pretrained extractor (stage "
+                 "4) or a motion encoder trained with Psi (no stage 4)")
+  p.add_argument("--motion_steps", type=int, default=2000,
+                 help="the extractor's training steps (batch 32)")
   p.add_argument("--batch", type=int, default=4,
                  help="training batch; a multiple of the device count")
   p.add_argument("--views", type=int, default=4, help="pseudo views a frame")
@@ -82,8 +92,8 @@ class Pipeline:
     self.args = args
     self.data_dir = builders.data_dir(args.data_dir)
     self.runs = {name: os.path.join(args.out, name)
-                 for name in ("psi3d", "pseudo_views", "psi4d", "reenact",
-                              "eval")}
+                 for name in ("psi3d", "pseudo_views", "motion", "psi4d",
+                              "reenact", "eval")}
     self.timings: dict[str, float] = {}
     self.skipped: list[str] = []
     self.start = time.time()
@@ -91,10 +101,11 @@ class Pipeline:
   def run(self, number: int, name: str, what: str, command: list[str] | None):
     elapsed = time.time() - self.start
     if command is None:
-      print(f"[demo] {number}/6 {name}: done already ({what})", flush=True)
+      print(f"[demo] {number}/{STAGES} {name}: done already ({what})",
+            flush=True)
       self.skipped.append(name)
       return
-    print(f"[demo] {number}/6 {name}: {what}  ({elapsed / 60:.1f} min "
+    print(f"[demo] {number}/{STAGES} {name}: {what}  ({elapsed / 60:.1f} min "
           "elapsed)", flush=True)
     tic = time.time()
     env = dict(os.environ, P4D_DATA_DIR=self.data_dir)
@@ -108,14 +119,18 @@ class Pipeline:
 
   def train(self, number: int, name: str, config: str, steps: int,
             extra: list[str]):
+    """A `launch.main` run of `config` (a model of the demo's batch and
+    size, or, `extra` alone, the extractor)."""
     workdir = self.runs[name]
     done = latest_step(workdir) >= steps
+    model = [] if name == "motion" else [
+        f"--config.batch_size={self.args.batch}",
+        *model_overrides(self.args.size)]
     command = None if done else [
         "-m", "launch.main", f"--config={config}", f"--workdir={workdir}",
         f"--config.train.total_steps={steps}", "--config.train.eval_every=0",
         f"--config.train.checkpoint_every={max(steps // 4, 1)}",
-        f"--config.batch_size={self.args.batch}",
-        *model_overrides(self.args.size), *extra]
+        *model, *extra]
     self.run(number, name, f"{config}, {steps} steps -> {workdir}", command)
 
   def main(self) -> dict:
@@ -135,10 +150,21 @@ class Pipeline:
                  f"--config.data.size={size}", f"--config.views={a.views}",
                  f"--config.num_shards={min(8, builders.SIZES[size].clips)}",
                  f"--out={runs['pseudo_views']}"])
-    self.train(4, "psi4d", "configs/psi4d.py:tiny", a.psi4d_steps, [
+    psi4d = ["configs/psi4d.py:tiny", []]
+    if a.motion == "pretrained":
+      resolution = builders.SIZES[size].resolution
+      self.train(4, "motion", "configs/motion.py:tiny", a.motion_steps,
+                 [f"--config.data.resolution={resolution}"])
+      # The recipe of README "Training Psi": the region L1 carries the
+      # expression, the pseudo views' depth keeps the geometry.
+      psi4d = ["configs/psi4d.py:tiny_pretrained", [
+          f"--config.motion.weights={runs['motion']}",
+          "--config.loss.expression_l1=4", "--config.loss.pseudo_depth=1"]]
+    self.check_motion_kind(a.motion)
+    self.train(5, "psi4d", psi4d[0], a.psi4d_steps, [
         f"--config.data.pseudo_views={runs['pseudo_views']}",
         f"--config.train.init_from={runs['psi3d']}/checkpoints",
-        f"--config.eval.synthheads_size={size}"])
+        f"--config.eval.synthheads_size={size}", *psi4d[1]])
     summary_path = os.path.join(runs["reenact"], "summary.json")
     step = latest_step(runs["psi4d"])
     done = os.path.exists(summary_path) and read_json(summary_path)[
@@ -147,18 +173,28 @@ class Pipeline:
     driving = a.driving or f"synthheads:clips/{size}/test:1"
     # SynthHeads source and driver: the result's jaw is read back too.
     exact = all(s.startswith("synthheads:") for s in (source, driving))
-    self.run(5, "reenact", f"{source} driven by {driving}", None if done else [
+    self.run(6, "reenact", f"{source} driven by {driving}", None if done else [
         "tools/reenact.py", f"--workdir={runs['psi4d']}", f"--source={source}",
         f"--driving={driving}", f"--out={runs['reenact']}", "--mesh=ply",
         "--mesh_every=1000"] + (["--jaw_follow"] if exact else []))
     report = os.path.join(runs["eval"], "report.html")
     done = (os.path.exists(report) and os.path.getmtime(report) >
             os.path.getmtime(summary_path))
-    self.run(6, "evaluate", f"held-out SynthHeads {size} pairs",
+    self.run(7, "evaluate", f"held-out SynthHeads {size} pairs",
              None if done else [
                  "tools/evaluate.py", f"--workdir={runs['psi4d']}",
                  f"--synthheads_size={size}", f"--out={runs['eval']}"])
     return self.finish()
+
+  def check_motion_kind(self, kind: str):
+    """A Psi run of the other motion source must not count as done."""
+    path = os.path.join(self.runs["psi4d"], "config.json")
+    if os.path.exists(path):
+      had = read_json(path)["motion"]["kind"]
+      if had != kind:
+        raise user_errors.UserError(
+            f"{self.runs['psi4d']} is a Psi run with motion {had!r}, not "
+            f"{kind!r}; pass --motion={had} or another --out.")
 
   def finish(self) -> dict:
     runs = self.runs
@@ -173,7 +209,7 @@ class Pipeline:
         "evaluation report": os.path.join(runs["eval"], "report.html"),
         "metrics": os.path.join(runs["eval"], "metrics.json"),
         "Psi3d run": runs["psi3d"], "pseudo views": runs["pseudo_views"],
-        "Psi run": runs["psi4d"]}
+        "expression extractor run": runs["motion"], "Psi run": runs["psi4d"]}
     total = time.time() - self.start
     follow = read_json(os.path.join(runs["reenact"], "summary.json")).get(
         "jaw_follow")
@@ -212,5 +248,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-  user_errors.ensure_allocator()
-  main()
+  user_errors.run(main)

@@ -36,6 +36,12 @@ from p4d_jax.train import losses
 from p4d_jax.train import optimizer
 
 
+def uses_pseudo_depth(config) -> bool:
+  """Whether the loss has the pseudo views' depth term, so batches carry
+  `pseudo_depth` (the training data and the ahead-of-time traced batch)."""
+  return config.loss.get("pseudo_depth", 0.0) > 0
+
+
 def motion_choice(key: jax.Array, batch: int, p_motion: float) -> jax.Array:
   """[batch] bool: True where the motion comes from a pseudo view. Exactly
   round(p_motion * batch) are True, at seeded random places."""
@@ -89,7 +95,7 @@ class Psi4dTask:
     return psi4d_batches.training_batches(
         self.config.data, self.config.image_size, self.config.batch_size,
         expressions=self.model.motion_reads == "expression",
-        depth=self.config.loss.get("pseudo_depth", 0.0) > 0)
+        depth=uses_pseudo_depth(self.config))
 
   def motions(self, params, batch: dict, key: jax.Array):
     """(source, driving) motion [B, D]: per example, from pseudo view p or
@@ -139,7 +145,7 @@ class Psi4dTask:
                                                step, k_tv)
     if lc.get("expression_l1", 0.0) > 0:
       terms["expression_l1"] = expression_l1(out, tg, batch["driving_camera"])
-    if lc.pseudo_view > 0 or lc.get("pseudo_depth", 0.0) > 0:
+    if lc.pseudo_view > 0 or uses_pseudo_depth(self.config):
       pseudo = lc.pseudo_every * jax.lax.cond(
           step % lc.pseudo_every == 0,
           lambda: self._pseudo_view_terms(params, out["planes"], batch,

@@ -122,10 +122,10 @@ def test_a_run_is_what_the_pretrained_source_reads(tmp_path):
 
 @pytest.mark.slow
 def test_tiny_extractor_reads_held_out_expressions(tmp_path):
-  """configs/motion.py:tiny as it is, on held-out identities (measured
-  2026-12-05: jaw 0.96, blinks 0.93 / 0.90, brow 0.85, smile 0.51, pucker
-  0.58). Issue 18 asks smile >= 0.7 too, which this run does not reach
-  yet; smile and pucker are guarded at what it does reach."""
+  """configs/motion.py:tiny as it is, on held-out identities, held to
+  issue 18's lines (measured 2026-12-05 on the 8 simulated devices, 19
+  minutes on one core: jaw 0.97, blinks 0.94 / 0.93, brow 0.89, smile
+  0.76, pucker 0.76)."""
   config = motion_config.get_config("tiny")
   workdir = str(tmp_path / "extractor")
   task = mx.MotionExtractorTask(config)
@@ -133,6 +133,5 @@ def test_tiny_extractor_reads_held_out_expressions(tmp_path):
   state = loop.run(task, config_bridge.from_fields(loop.LoopConfig, config.train, "train"), workdir)
   corr = evaluator(state, config.train.total_steps)
   assert corr["corr_jaw_open"] >= 0.9, corr
-  for name in ("blink_left", "blink_right", "brow_raise"):
+  for name in ("blink_left", "blink_right", "brow_raise", "smile", "pucker"):
     assert corr[f"corr_{name}"] >= 0.7, (name, corr)
-  assert corr["corr_smile"] >= 0.45 and corr["corr_pucker"] >= 0.5, corr

@@ -94,7 +94,8 @@ def _batch(config) -> dict:
   if config.task == "psi4d":
     one = psi4d_batches.synthetic_batch(
         1, config.image_size, config.neural_resolution,
-        depth=psi4d.uses_pseudo_depth(config))
+        depth=psi4d.uses_pseudo_depth(config),
+        expressions=config.motion.kind == "oracle")
   else:
     one = multiview_batches.synthetic_batch(1, config.image_size,
                                             1 + config.data.target_views)

@@ -173,17 +173,21 @@ def training_batches(data, image_size: int, global_batch: int,
 
 
 def synthetic_batch(batch: int, image_size: int, neural: int,
-                    depth: bool = False) -> dict:
+                    depth: bool = False, expressions: bool = False) -> dict:
   """A batch's fields and shapes without records, for tests and ahead-of-time
   compiles: `multiview_batches.synthetic_batch`'s two views of each head as
   the driving frame and its pseudo view (masks and, with `depth`, the pseudo
-  view's depth at the neural resolution)."""
+  view's depth at the neural resolution; with `expressions`, neutral
+  source and driving expressions)."""
   mv = multiview_batches.synthetic_batch(batch, image_size, 2, seed=0)
   step = image_size // neural
   labels = np.asarray(cameras.pack_label(mv["target_c2w"],
                                          mv["target_intrinsics"]), np.float32)
   extra = ({"pseudo_depth": mv["target_depth"][:, 1, ::step, ::step]}
            if depth else {})
+  if expressions:
+    neutral = np.zeros((batch, len(synthheads_params.EXPRESSION)), np.float32)
+    extra.update(source_expression=neutral, driving_expression=neutral)
   return dict(**extra, image=mv["image"],
               driving_image=mv["target_image"][:, 0],
               motion_view_image=mv["target_image"][:, 1],

@@ -163,13 +163,16 @@ def test_pseudo_depth_comes_from_the_records_and_is_a_masked_l1(
   config = psi_config()
   config.data.pseudo_views = pseudo_views_tiny[-1]
   batch = next(iter(psi4d_batches.training_batches(config.data, 32, 4,
-                                                   depth=True)))
+                                                   depth=True,
+                                                   expressions=True)))
   assert batch["pseudo_depth"].shape == batch["pseudo_mask"].shape == (4, 16, 16)
   assert np.all(np.isfinite(batch["pseudo_depth"]))
   # What ahead-of-time compiles trace has the same fields and shapes.
-  synthetic = psi4d_batches.synthetic_batch(4, 32, 16, depth=True)
-  assert {k: v.shape for k, v in synthetic.items()} == {
-      k: v.shape for k, v in batch.items()}
+  synthetic = psi4d_batches.synthetic_batch(4, 32, 16, depth=True,
+                                            expressions=True)
+  assert {k: (v.shape, v.dtype) for k, v in synthetic.items()} == {
+      k: (v.shape, v.dtype) for k, v in batch.items()}
+  batch.pop("source_expression"), batch.pop("driving_expression")
   assert float(batch["pseudo_depth"].std()) > 0
   task, state = task_and_state
   params, key = state["params"], jax.random.key(3)

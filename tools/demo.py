@@ -135,6 +135,7 @@ class Pipeline:
 
   def main(self) -> dict:
     a, runs = self.args, self.runs
+    self.check_motion_kind(a.motion)   # before any stage runs
     size = a.size
     self.run(1, "data", f"SynthHeads {size} in {self.data_dir}", [
         "tools/make_synthheads.py", f"--size={size}", "--no_sheet",
@@ -160,7 +161,6 @@ class Pipeline:
       psi4d = ["configs/psi4d.py:tiny_pretrained", [
           f"--config.motion.weights={runs['motion']}",
           "--config.loss.expression_l1=4", "--config.loss.pseudo_depth=1"]]
-    self.check_motion_kind(a.motion)
     self.train(5, "psi4d", psi4d[0], a.psi4d_steps, [
         f"--config.data.pseudo_views={runs['pseudo_views']}",
         f"--config.train.init_from={runs['psi3d']}/checkpoints",

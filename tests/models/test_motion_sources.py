@@ -174,9 +174,9 @@ def test_a_new_kind_is_one_class_and_one_registry_line(monkeypatch):
   code = task.model.motion_code(params, jnp.zeros((3, 32, 32, 3)))
   assert code.shape == (3, task.model.sizes.canonical.motion_dim)
   # Trainable: the task's optimizer moves it.
-  updates, _ = task.training.tx.update(
-      jax.tree.map(jnp.ones_like, params), task.training.tx.init(params),
-      params)
+  tx = task.training.tx
+  updates = jax.jit(lambda p: tx.update(jax.tree.map(jnp.ones_like, p),
+                                        tx.init(p), p)[0])(params)
   assert all(float(jnp.max(jnp.abs(u))) > 0.0
              for u in jax.tree.leaves(updates["motion_encoder"]))
 

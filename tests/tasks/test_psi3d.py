@@ -183,7 +183,8 @@ def test_the_optimizer_follows_the_configured_schedule():
   params = jax.tree.map(lambda s: jnp.ones(s.shape, s.dtype),
                         task.model.abstract_params)
   tx = task.training.tx
-  updates, _ = tx.update(params, tx.init(params), params)
+  # Jitted: op by op, the 181 leaves' update took 16 s.
+  updates = jax.jit(lambda p: tx.update(p, tx.init(p), p)[0])(params)
   assert max(float(jnp.abs(u).max()) for u in jax.tree.leaves(updates)) == 0
   config.optimizer.schedule = "step"
   with pytest.raises(UserError, match="optimizer.schedule='step'"):

@@ -90,12 +90,13 @@ def _batch(config) -> dict:
   # pylint: disable=import-outside-toplevel
   from p4d_jax.data import multiview_batches
   from p4d_jax.data import psi4d_batches
+  from p4d_jax.models import motion
   from p4d_jax.tasks import psi4d
   if config.task == "psi4d":
     one = psi4d_batches.synthetic_batch(
         1, config.image_size, config.neural_resolution,
         depth=psi4d.uses_pseudo_depth(config),
-        expressions=config.motion.kind == "oracle")
+        expressions=motion.KINDS[config.motion.kind].reads == "expression")
   else:
     one = multiview_batches.synthetic_batch(1, config.image_size,
                                             1 + config.data.target_views)

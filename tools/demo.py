@@ -31,11 +31,12 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STAGES = 7
 
 from p4d_jax import user_errors
 from p4d_jax.data import builders
 from p4d_jax.media import atomic
+
+STAGES = 7
 
 
 def parse_args(argv=None):
@@ -118,19 +119,18 @@ class Pipeline:
     self.timings[name] = time.time() - tic
 
   def train(self, number: int, name: str, config: str, steps: int,
-            extra: list[str]):
-    """A `launch.main` run of `config` (a model of the demo's batch and
-    size, or, `extra` alone, the extractor)."""
+            extra: list[str], model: bool = True):
+    """A `launch.main` run of `config`; `model`: a Psi3d/Psi model at the
+    demo's batch and size (the extractor takes `extra` alone)."""
     workdir = self.runs[name]
     done = latest_step(workdir) >= steps
-    model = [] if name == "motion" else [
-        f"--config.batch_size={self.args.batch}",
-        *model_overrides(self.args.size)]
+    sizes = [f"--config.batch_size={self.args.batch}",
+             *model_overrides(self.args.size)] if model else []
     command = None if done else [
         "-m", "launch.main", f"--config={config}", f"--workdir={workdir}",
         f"--config.train.total_steps={steps}", "--config.train.eval_every=0",
         f"--config.train.checkpoint_every={max(steps // 4, 1)}",
-        *model, *extra]
+        *sizes, *extra]
     self.run(number, name, f"{config}, {steps} steps -> {workdir}", command)
 
   def main(self) -> dict:
@@ -151,20 +151,20 @@ class Pipeline:
                  f"--config.data.size={size}", f"--config.views={a.views}",
                  f"--config.num_shards={min(8, builders.SIZES[size].clips)}",
                  f"--out={runs['pseudo_views']}"])
-    psi4d = ["configs/psi4d.py:tiny", []]
+    psi4d_config, recipe = "configs/psi4d.py:tiny", []
     if a.motion == "pretrained":
       resolution = builders.SIZES[size].resolution
       self.train(4, "motion", "configs/motion.py:tiny", a.motion_steps,
-                 [f"--config.data.resolution={resolution}"])
+                 [f"--config.data.resolution={resolution}"], model=False)
       # The recipe of README "Training Psi": the region L1 carries the
       # expression, the pseudo views' depth keeps the geometry.
-      psi4d = ["configs/psi4d.py:tiny_pretrained", [
-          f"--config.motion.weights={runs['motion']}",
-          "--config.loss.expression_l1=4", "--config.loss.pseudo_depth=1"]]
-    self.train(5, "psi4d", psi4d[0], a.psi4d_steps, [
+      psi4d_config = "configs/psi4d.py:tiny_pretrained"
+      recipe = [f"--config.motion.weights={runs['motion']}",
+                "--config.loss.expression_l1=4", "--config.loss.pseudo_depth=1"]
+    self.train(5, "psi4d", psi4d_config, a.psi4d_steps, [
         f"--config.data.pseudo_views={runs['pseudo_views']}",
         f"--config.train.init_from={runs['psi3d']}/checkpoints",
-        f"--config.eval.synthheads_size={size}", *psi4d[1]])
+        f"--config.eval.synthheads_size={size}", *recipe])
     summary_path = os.path.join(runs["reenact"], "summary.json")
     step = latest_step(runs["psi4d"])
     done = os.path.exists(summary_path) and read_json(summary_path)[

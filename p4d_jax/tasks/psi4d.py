@@ -65,6 +65,16 @@ def expression_l1(out: dict, tg: dict, labels: jax.Array) -> jax.Array:
       labels, a.shape[1])[..., None]) for a, b in pairs)
 
 
+def expression_opacity(out: dict, tg: dict, labels: jax.Array) -> jax.Array:
+  """L1 of the rendered opacity [B, N, N] to the target's foreground mask
+  inside the expression regions of the target cameras `labels` [B, 25]:
+  the region term alone lowers the face's opacity there and the head turns
+  semi-transparent (README, issue 18); this holds it where that term acts."""
+  opacity = (out["mask"] + 1.0) / 2.0
+  return losses.l1(opacity, tg["mask_raw"], face_crop.expression_regions(
+      labels, opacity.shape[1]))
+
+
 class Psi4dTask:
   """Builds Psi, its batches and its step from a configs/psi4d.py config."""
 
@@ -145,6 +155,9 @@ class Psi4dTask:
                                                step, k_tv)
     if lc.get("expression_l1", 0.0) > 0:
       terms["expression_l1"] = expression_l1(out, tg, batch["driving_camera"])
+    if lc.get("expression_opacity", 0.0) > 0:
+      terms["expression_opacity"] = expression_opacity(
+          out, tg, batch["driving_camera"])
     if lc.pseudo_view > 0 or uses_pseudo_depth(self.config):
       pseudo = lc.pseudo_every * jax.lax.cond(
           step % lc.pseudo_every == 0,

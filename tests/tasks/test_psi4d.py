@@ -141,6 +141,25 @@ def test_expression_l1_sees_only_the_expression_regions():
                              0.5, rtol=1e-5)
 
 
+def test_expression_opacity_holds_the_opacity_inside_the_regions():
+  """The opacity guard: 0 where the rendered opacity equals the target's
+  mask; 0 for opacity errors outside the eyes and mouth; an opacity short
+  of the mask by d inside them gives d (a mean over their pixels)."""
+  labels = jnp.asarray(np.stack([avatar.view_label(y) for y in (0.0, 0.3)]),
+                       jnp.float32)
+  rng = np.random.default_rng(1)
+  mask = jnp.asarray(rng.uniform(0.5, 1, (2, 32, 32)), jnp.float32)
+  tg = dict(mask_raw=mask)
+  inside = face_crop.expression_regions(labels, 32)
+  as_rendered = lambda opacity: dict(mask=2.0 * opacity - 1.0)  # noqa: E731
+  assert float(psi4d.expression_opacity(as_rendered(mask), tg, labels)) == 0.0
+  outside = as_rendered(mask - 0.4 * (1 - inside))
+  assert float(psi4d.expression_opacity(outside, tg, labels)) == 0.0
+  np.testing.assert_allclose(
+      float(psi4d.expression_opacity(as_rendered(mask - 0.3 * inside), tg,
+                                     labels)), 0.3, rtol=1e-5)
+
+
 def test_batches_come_from_the_records(pseudo_views_tiny):
   config = psi_config()
   config.data.pseudo_views = pseudo_views_tiny[-1]

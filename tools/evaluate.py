@@ -34,7 +34,8 @@ from p4d_jax.media import video_io
 GRID_ROWS = 8
 # Per-pair metrics of the SynthHeads reenactment renders
 # (evaluation/reenactment.py).
-RENDER_METRICS = ("novel_psnr", "depth_error", "geometry_consistency",
+RENDER_METRICS = ("novel_psnr", "depth_error", "head_opacity",
+                  "geometry_consistency",
                   "eyes_psnr", "mouth_psnr",
                   "static_eyes_psnr", "static_mouth_psnr",
                   "shuffled_eyes_psnr", "shuffled_mouth_psnr", "driver_rms",

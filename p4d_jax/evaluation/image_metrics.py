@@ -70,12 +70,18 @@ def mask_iou(pred: jax.Array, target: jax.Array,
   return jnp.where(union > 0, inter / jnp.maximum(union, 1), 1.0)
 
 
+def mean_over(values: jax.Array, pixels: jax.Array) -> jax.Array:
+  """Mean of `values` over the `pixels` (0/1 or weights), [B, H, W] -> [B]
+  (0 where there are none)."""
+  pixels = pixels.astype(values.dtype)
+  return (jnp.sum(values * pixels, axis=(1, 2)) /
+          jnp.maximum(jnp.sum(pixels, axis=(1, 2)), 1.0))
+
+
 def depth_error(pred: jax.Array, target: jax.Array,
                 valid: jax.Array) -> jax.Array:
   """Mean |pred - target| over `valid` pixels, [B, H, W] -> [B]."""
-  valid = valid.astype(pred.dtype)
-  err = jnp.sum(jnp.abs(pred - target) * valid, axis=(1, 2))
-  return err / jnp.maximum(jnp.sum(valid, axis=(1, 2)), 1.0)
+  return mean_over(jnp.abs(pred - target), valid)
 
 
 def area_downsample(x: jax.Array, factor: int) -> jax.Array:

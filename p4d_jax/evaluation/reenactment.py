@@ -10,6 +10,9 @@ Metrics (means over pairs; `same_` and `cross_` for the two kinds):
   baseline_psnr            the source frame itself against that target
   novel_psnr               at the novel cameras (geometry consistency)
   depth_error              at every camera, on pixels fully on the head
+  head_opacity             the rendered opacity on those pixels, at every
+                           camera (1: an opaque head; lower, the backdrop
+                           shows through the face)
   geometry_consistency     the result's depth maps at the driving and novel
                            cameras reprojected into each other (median
                            distance, `evaluation.geometry_consistency`)
@@ -154,8 +157,11 @@ class ReenactmentEvaluator:
         for k, name in enumerate(regions.REGIONS)}
     driver_rms = jnp.sqrt(jnp.mean(jnp.square(
         pred[:, 0] - per_view(static["image"])[:, 0]), axis=(1, 2, 3)))
+    opacity = (out["mask"] + 1.0) / 2.0
+    head_opacity = per_view(image_metrics.mean_over(opacity,
+                                                    tg["depth_valid"]))
     consistency = jax.vmap(geometry_consistency.view_consistency)(
-        per_view(out["depth"]), per_view((out["mask"] + 1.0) / 2.0),
+        per_view(out["depth"]), per_view(opacity),
         batch["target_c2w"], batch["target_intrinsics"])
     return dict(
         **region_psnr, geometry_consistency=consistency, psnr=psnr[:, 0],
@@ -165,7 +171,8 @@ class ReenactmentEvaluator:
             a[None], c[None]))(pred[:, 0], target[:, 0]),
         baseline_psnr=image_metrics.psnr(to01(batch["image"]),
                                          to01(target[:, 0])),
-        depth_error=jnp.mean(depth, axis=1), image=pred[:, 0],
+        depth_error=jnp.mean(depth, axis=1),
+        head_opacity=jnp.mean(head_opacity, axis=1), image=pred[:, 0],
         static_image=per_view(static["image"])[:, 0])
 
   def per_pair(self, params) -> dict:
@@ -183,7 +190,8 @@ class ReenactmentEvaluator:
     metrics = {}
     for name, rows in (("same", ~cross), ("cross", cross)):
       for k in ("psnr", "ssim", "perceptual", "baseline_psnr", "novel_psnr",
-                "depth_error", "geometry_consistency", "driver_rms",
+                "depth_error", "head_opacity", "geometry_consistency",
+                "driver_rms",
                 *(f"{p}{r}_psnr" for p in ("", "static_", "shuffled_")
                                  for r in regions.REGIONS)):
         v = out[k][rows]   # NaN where nothing is covered (consistency)

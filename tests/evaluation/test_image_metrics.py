@@ -62,6 +62,12 @@ def test_depth_error_only_counts_valid_pixels():
   np.testing.assert_allclose(M.depth_error(pred, target, valid), [0.75])
 
 
+def test_mean_over_weighs_pixels_and_is_zero_without_any():
+  values = jnp.array([[[0.2, 1.0], [0.6, 0.0]], [[1.0, 1.0], [1.0, 1.0]]])
+  pixels = jnp.array([[[1.0, 0.0], [1.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
+  np.testing.assert_allclose(M.mean_over(values, pixels), [0.4, 0.0])
+
+
 def test_area_downsample_means_blocks():
   x = jnp.arange(16.0).reshape(1, 4, 4)
   np.testing.assert_array_equal(M.area_downsample(x, 2)[0],

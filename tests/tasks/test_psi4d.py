@@ -359,7 +359,8 @@ def test_reenactment_evaluator_on_synthheads_eval(task_and_state,
   metrics = evaluate(state, 7)
   assert set(metrics) >= {"same_psnr", "cross_psnr", "same_novel_psnr",
                           "cross_depth_error", "same_baseline_psnr",
-                          "same_geometry_consistency"}
+                          "same_geometry_consistency", "cross_head_opacity"}
+  assert 0.0 <= metrics["cross_head_opacity"] < 0.95
   # A fresh model covers no pixel (opacity < 0.95 everywhere): no depth to
   # reproject, so its consistency is NaN rather than a misleading 0.
   assert all(np.isfinite(v) for k, v in metrics.items()

@@ -99,8 +99,12 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
   # 0.01 adversarial with lazy R1 (off in tiny: 0 switches it off).
   # lpips_weights: the run directory tools/convert_lpips.py writes; empty:
   # the perceptual term is 1 - SSIM (nothing is downloaded).
+  # expression_l1 / expression_opacity: weights of the L1 of the images and
+  # of the opacity inside the eye and mouth regions of each target camera
+  # (tasks/expression_terms; 0: off, Portrait4D's terms only).
   config.loss = ml_collections.ConfigDict(dict(
       l1=1.0, lpips=p["lpips"], lpips_weights="", opacity=0.3,
+      expression_l1=0.0, expression_opacity=0.0,
       depth=p["depth"], density_tv=0.25, density_tv_every=16,
       adversarial=0.0, r1_gamma=1.0, r1_every=16,
       ema_half_life_images=10_000.0, ema_rampup=0.05))

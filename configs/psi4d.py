@@ -92,18 +92,13 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       drivers_per_source=1, driver_candidates=4 if cpu else 1))
   # Real frames carry no depth in the records; Portrait4D's Psi terms:
   # 90% of motions from pseudo views, the cross-view LPIPS every 4 steps.
-  # expression_l1: weight of an L1 inside the eye and mouth regions of the
-  # driving camera (psi4d.expression_l1; 0: Portrait4D's terms only). 4
-  # carries more expression at tiny, at a cost in depth (README, issue 18).
-  # expression_opacity: weight of an L1 of the opacity to the foreground
-  # mask inside those regions (psi4d.expression_opacity; 0: off), which
-  # keeps the region term from turning the head semi-transparent.
+  # expression_l1 (Psi3d's config, there 0): 4 carries more expression at
+  # tiny, at a cost in depth and opacity (README, issue 18).
   # pseudo_depth: weight of an L1 to the pseudo views' stored Psi3d depth
   # (every pseudo_every steps, with the cross-view term; 0: off).
   config.loss.update(dict(depth=0.0, p_motion=v.get("p_motion", 0.9),
                           pseudo_view=v.get("pseudo_view", 1.0),
-                          pseudo_every=4, expression_l1=0.0,
-                          expression_opacity=0.0, pseudo_depth=0.0))
+                          pseudo_every=4, pseudo_depth=0.0))
   config.train.init_from = v.get("init_from",
                                  f"runs/psi3d_{base}/checkpoints" if cpu
                                  else "")

@@ -10,6 +10,8 @@ Reconstruction terms (every weight from config.loss):
     background vs the target outside the mask;
   - opacity (rendered weights sum vs the mask), masked depth L1 against an
     exact depth, EG3D's density TV every `density_tv_every` steps;
+  - optionally the terms inside the eye and mouth regions at each target
+    camera (`expression_terms`: expression_l1, expression_opacity);
   - optionally (loss.adversarial > 0) a non-saturating GAN term from a dual
     discriminator trained in the same step, with lazy R1 every `r1_every`.
 """
@@ -28,6 +30,7 @@ from p4d_jax.evaluation import image_metrics
 from p4d_jax.evaluation import view_targets
 from p4d_jax.models import discriminator
 from p4d_jax.models import model as model_lib
+from p4d_jax.tasks import expression_terms
 from p4d_jax.train import losses
 from p4d_jax.train import optimizer
 from p4d_jax.user_errors import UserError
@@ -115,6 +118,7 @@ class GeneratorTraining:
       terms["perceptual"] = sum(self.perceptual(a, b) for a, b in pairs)
     terms["opacity"] = losses.opacity((out["mask"] + 1.0) / 2.0,
                                       tg["mask_raw"])
+    terms.update(expression_terms.terms(lc, out, tg))
     if lc.depth > 0 and "depth_raw" in tg:
       terms["depth"] = losses.l1(out["depth"], tg["depth_raw"],
                                  tg["depth_valid"])

@@ -29,7 +29,6 @@ import ml_collections
 
 from p4d_jax.data import psi4d_batches
 from p4d_jax.models import model as model_lib
-from p4d_jax.models.motion import face_crop
 from p4d_jax.tasks import generator_training
 from p4d_jax.tasks import psi3d
 from p4d_jax.train import losses
@@ -52,27 +51,6 @@ def _upsample(mask: jax.Array, size: int) -> jax.Array:
   """[B, N, N] -> [B, size, size, 1]."""
   up = jax.image.resize(mask, (mask.shape[0], size, size), "linear")
   return up[..., None]
-
-
-def expression_l1(out: dict, tg: dict, labels: jax.Array) -> jax.Array:
-  """L1 of the super-resolved and the raw render [B, S, S, 3] against their
-  targets inside the expression regions of the target cameras `labels`
-  [B, 25] (`face_crop.expression_regions`), each a mean over those pixels:
-  where the driver's expression shows, weighted apart from the whole image,
-  whose reconstruction error otherwise drowns it (issue 18)."""
-  pairs = ((out["image"], tg["image"]), (out["image_raw"], tg["image_raw"]))
-  return sum(losses.l1(a, b, face_crop.expression_regions(
-      labels, a.shape[1])[..., None]) for a, b in pairs)
-
-
-def expression_opacity(out: dict, tg: dict, labels: jax.Array) -> jax.Array:
-  """L1 of the rendered opacity [B, N, N] to the target's foreground mask
-  inside the expression regions of the target cameras `labels` [B, 25]:
-  the region term alone lowers the face's opacity there and the head turns
-  semi-transparent (README, issue 18); this holds it where that term acts."""
-  opacity = (out["mask"] + 1.0) / 2.0
-  return losses.l1(opacity, tg["mask_raw"], face_crop.expression_regions(
-      labels, opacity.shape[1]))
 
 
 class Psi4dTask:
@@ -153,11 +131,6 @@ class Psi4dTask:
                                   source_motion, driving_motion)
     terms = self.training.reconstruction_terms(params, d_params, out, tg,
                                                step, k_tv)
-    if lc.get("expression_l1", 0.0) > 0:
-      terms["expression_l1"] = expression_l1(out, tg, batch["driving_camera"])
-    if lc.get("expression_opacity", 0.0) > 0:
-      terms["expression_opacity"] = expression_opacity(
-          out, tg, batch["driving_camera"])
     if lc.pseudo_view > 0 or uses_pseudo_depth(self.config):
       pseudo = lc.pseudo_every * jax.lax.cond(
           step % lc.pseudo_every == 0,

@@ -19,8 +19,6 @@ from flax import nnx
 from configs import psi4d as psi4d_config
 from p4d_jax import tree_paths
 from p4d_jax.evaluation import geometry_consistency
-from p4d_jax.inference import avatar
-from p4d_jax.models.motion import face_crop
 from p4d_jax.models import synthesizer
 from p4d_jax.parallel import mesh as mesh_lib
 from p4d_jax.tasks import psi3d
@@ -120,44 +118,6 @@ def test_contrast_picks_the_farthest_of_its_draws():
     uniform.append(gap(s, d))
     contrast.append(gap(s4, d4))
   assert np.mean(contrast) > 1.3 * np.mean(uniform)
-
-
-def test_expression_l1_sees_only_the_expression_regions():
-  """0 for a perfect render; 0 for errors outside the eyes and mouth; a
-  constant error d inside them gives d per pair (a mean over their pixels)."""
-  labels = jnp.asarray(np.stack([avatar.view_label(y) for y in (0.0, 0.3)]),
-                       jnp.float32)
-  rng = np.random.default_rng(0)
-  tg = dict(image=jnp.asarray(rng.uniform(-1, 1, (2, 64, 64, 3)), jnp.float32),
-            image_raw=jnp.asarray(rng.uniform(-1, 1, (2, 32, 32, 3)),
-                                  jnp.float32))
-  inside = {k: face_crop.expression_regions(labels, v.shape[1])[..., None]
-            for k, v in tg.items()}
-  assert float(psi4d.expression_l1(tg, tg, labels)) == 0.0
-  outside = {k: v + 0.5 * (1 - inside[k]) for k, v in tg.items()}
-  assert float(psi4d.expression_l1(outside, tg, labels)) == 0.0
-  shifted = {k: v + 0.25 * inside[k] for k, v in tg.items()}
-  np.testing.assert_allclose(float(psi4d.expression_l1(shifted, tg, labels)),
-                             0.5, rtol=1e-5)
-
-
-def test_expression_opacity_holds_the_opacity_inside_the_regions():
-  """The opacity guard: 0 where the rendered opacity equals the target's
-  mask; 0 for opacity errors outside the eyes and mouth; an opacity short
-  of the mask by d inside them gives d (a mean over their pixels)."""
-  labels = jnp.asarray(np.stack([avatar.view_label(y) for y in (0.0, 0.3)]),
-                       jnp.float32)
-  rng = np.random.default_rng(1)
-  mask = jnp.asarray(rng.uniform(0.5, 1, (2, 32, 32)), jnp.float32)
-  tg = dict(mask_raw=mask)
-  inside = face_crop.expression_regions(labels, 32)
-  as_rendered = lambda opacity: dict(mask=2.0 * opacity - 1.0)  # noqa: E731
-  assert float(psi4d.expression_opacity(as_rendered(mask), tg, labels)) == 0.0
-  outside = as_rendered(mask - 0.4 * (1 - inside))
-  assert float(psi4d.expression_opacity(outside, tg, labels)) == 0.0
-  np.testing.assert_allclose(
-      float(psi4d.expression_opacity(as_rendered(mask - 0.3 * inside), tg,
-                                     labels)), 0.3, rtol=1e-5)
 
 
 def test_batches_come_from_the_records(pseudo_views_tiny):

@@ -157,7 +157,7 @@ class ReenactmentEvaluator:
         for k, name in enumerate(regions.REGIONS)}
     driver_rms = jnp.sqrt(jnp.mean(jnp.square(
         pred[:, 0] - per_view(static["image"])[:, 0]), axis=(1, 2, 3)))
-    opacity = (out["mask"] + 1.0) / 2.0
+    opacity = to01(out["mask"])
     head_opacity = per_view(image_metrics.mean_over(opacity,
                                                     tg["depth_valid"]))
     consistency = jax.vmap(geometry_consistency.view_consistency)(

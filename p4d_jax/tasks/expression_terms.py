@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import jax
 
+from p4d_jax.evaluation import view_targets
 from p4d_jax.models.motion import face_crop
 from p4d_jax.rendering import cameras
 from p4d_jax.train import losses
@@ -40,8 +41,8 @@ def expression_l1(out: dict, tg: dict) -> jax.Array:
 def expression_opacity(out: dict, tg: dict) -> jax.Array:
   """The region mean of |opacity - mask|: rendered `out["mask"]` [B, N, N]
   in [-1, 1] against `tg["mask_raw"]` [B, N, N] in [0, 1]."""
-  opacity = (out["mask"] + 1.0) / 2.0
-  return losses.l1(opacity, tg["mask_raw"], regions(tg, opacity.shape[1]))
+  return losses.opacity(view_targets.to01(out["mask"]), tg["mask_raw"],
+                        regions(tg, out["mask"].shape[1]))
 
 
 def terms(loss_cfg, out: dict, tg: dict) -> dict:

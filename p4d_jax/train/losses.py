@@ -21,9 +21,11 @@ def l1(pred: jax.Array, target: jax.Array,
   return jnp.sum(weight * diff) / jnp.maximum(jnp.sum(weight), 1e-8)
 
 
-def opacity(pred_opacity: jax.Array, mask: jax.Array) -> jax.Array:
-  """L1 between rendered opacity [B, H, W] and the foreground mask."""
-  return l1(pred_opacity, mask)
+def opacity(pred_opacity: jax.Array, mask: jax.Array,
+            weight: jax.Array | None = None) -> jax.Array:
+  """L1 between rendered opacity [B, H, W] and the foreground mask; with
+  `weight` a weighted mean."""
+  return l1(pred_opacity, mask, weight)
 
 
 def density_tv(sigma_fn: Callable[[jax.Array], jax.Array], key: jax.Array,

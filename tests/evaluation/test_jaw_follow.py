@@ -15,7 +15,7 @@ SIZE, GRID = 32, 11
 JAWS = np.array([0.1, 0.35, 0.6, 0.85], np.float32)
 
 
-def head_renders(jaws, labels, driver_expression):
+def head_renders(jaws, labels, driver_expression, size=SIZE):
   """The source head (identity 5) at the labels, the driver's expression
   with the given jaw openings -> [T, S, S, 3] in [0, 1]."""
   still = examples.still_scene(0, 5)
@@ -29,7 +29,7 @@ def head_renders(jaws, labels, driver_expression):
       lighting=np.repeat(still.lighting[None], t, 0),
       background=np.repeat(still.background[None], t, 0))
   return render.render(scene, np.asarray(c2w), np.asarray(intrinsics),
-                       SIZE)["rgb"], still._asdict()
+                       size)["rgb"], still._asdict()
 
 
 def test_exact_renders_follow_and_a_fixed_mouth_does_not():
@@ -44,6 +44,21 @@ def test_exact_renders_follow_and_a_fixed_mouth_does_not():
   fixed, _ = head_renders(np.full(4, 0.3, np.float32), labels, driver)
   read = jaw_follow.fitted_jaw(fixed, scene, labels, driver, grid=GRID)
   assert abs(jaw_follow.correlation(JAWS, read)["slope"]) < 0.1
+
+
+def test_a_blurry_result_is_read_against_blurred_renders():
+  """Exact 64^2 frames blurred (sigma 3 px): read against sharp renders the
+  blur passes for a closed or fully open mouth; with the blur fitted too,
+  each opening comes back."""
+  labels = np.stack([avatar.view_label(y) for y in (-0.3, -0.1, 0.1, 0.3)])
+  driver = np.repeat(P.expression_vector(smile=0.3)[None], 4, 0)
+  sharp, scene = head_renders(JAWS, labels, driver, size=64)
+  blurry = jaw_follow.blurred(np.asarray(sharp), 3.0)
+  read = jaw_follow.fitted_jaw(blurry, scene, labels, driver, grid=GRID)
+  np.testing.assert_allclose(read, JAWS, atol=0.1)
+  sharp_only = jaw_follow.fitted_jaw(blurry, scene, labels, driver, grid=GRID,
+                                     blurs=(0.0,))
+  assert np.max(np.abs(sharp_only - JAWS)) > 0.3
 
 
 def test_a_track_that_does_not_move_is_r_0_not_nan():

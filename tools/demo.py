@@ -50,7 +50,7 @@ def parse_args(argv=None):
                  "outputs/datasets)")
   p.add_argument("--psi3d_steps", type=int, default=1500)
   p.add_argument("--psi4d_steps", type=int, default=2400,
-                 help="Psi's steps: at 800 (about 13 minutes less) its "
+                 help="Psi's steps: at 800 (about 16 minutes less) its "
                  "result follows the driver's jaw less (README)")
   p.add_argument("--motion", choices=("pretrained", "learned"),
                  default="pretrained",

@@ -14,7 +14,7 @@ Sharpness is left to explain too: a blurry result is read against the
 exact renders blurred by each of `BLURS` (Gaussian sigma in pixels of a 64^2
 image, scaled to the image's size), and the blur that fits best is kept.
 Read against sharp renders only, an exact frame blurred to 22.6 dB PSNR
-reads back at r 0.49 (README, Training Psi3d): the reading would blame the
+reads back at r 0.49 (README, Training Psi): the reading would blame the
 mouth for the blur.
 
 Besides Pearson's r, the slope of the result's opening on the driver's says

@@ -34,7 +34,7 @@ if _CACHE != "off":
   # Environment variables, so that the tools and training runs that tests
   # start as subprocesses share it too.
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
-  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0.5"
+  os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position
 import pytest  # noqa: E402  pylint: disable=wrong-import-position

@@ -34,6 +34,8 @@ if _CACHE != "off":
   # Environment variables, so that the tools and training runs that tests
   # start as subprocesses share it too.
   os.environ["JAX_COMPILATION_CACHE_DIR"] = _CACHE
+  # Every compile, however short: the eager rendering tests compile hundreds
+  # of small per-op kernels, which otherwise cost half a minute every run.
   os.environ["JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS"] = "0"
 
 import jax  # noqa: E402  pylint: disable=wrong-import-position

@@ -71,8 +71,8 @@ def blurred(rgb: np.ndarray, sigma: float) -> np.ndarray:
   """[..., S, S, 3] Gaussian-blurred over the two pixel axes."""
   if sigma == 0:
     return rgb
-  axes = (0,) * (rgb.ndim - 3) + (sigma, sigma, 0)
-  return ndimage.gaussian_filter(rgb, axes, mode="nearest")
+  sigmas = (0,) * (rgb.ndim - 3) + (sigma, sigma, 0)
+  return ndimage.gaussian_filter(rgb, sigmas, mode="nearest")
 
 
 def _parabola_min(values: np.ndarray, errors: np.ndarray) -> float:

@@ -72,13 +72,16 @@ def jaw_errors(out: dict, fields: dict, rows: np.ndarray) -> dict:
   labels = np.asarray(cameras.pack_label(fields["target_c2w"][pick, 0],
                                          fields["target_intrinsics"][pick, 0]))
   truth = fields["target_expression"][pick]
-  read = {}
-  for which in ("image", "static_image"):
-    read[which] = np.concatenate([jaw_follow.fitted_jaw(
-        (out[which][i][None] + 1.0) / 2.0,
-        {k: fields[f"source_{k}"][i] for k in ("identity", "lighting",
-                                               "background")},
-        labels[n:n + 1], truth[n:n + 1]) for n, i in enumerate(pick)])
+  read = {"image": [], "static_image": []}
+  for n, i in enumerate(pick):   # one set of exact renders reads both
+    scene = {k: fields[f"source_{k}"][i]
+             for k in ("identity", "lighting", "background")}
+    references = jaw_follow.jaw_references(
+        scene, labels[n:n + 1], truth[n:n + 1], out["image"].shape[1])
+    for which in read:
+      read[which].append(jaw_follow.read_jaw(
+          (out[which][i][None] + 1.0) / 2.0, references))
+  read = {which: np.concatenate(values) for which, values in read.items()}
   target = truth[:, jaw_follow.JAW]
   driven = np.abs(read["image"] - target)
   static = np.abs(read["static_image"] - target)

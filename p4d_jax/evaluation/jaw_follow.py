@@ -43,7 +43,18 @@ def fitted_jaw(images: np.ndarray, scene: dict, labels: np.ndarray,
   `lighting`, `background`; labels [T, 25] head-relative cameras; the
   driver's expressions [T, 6]; blurs: the sigmas tried ((0,): sharp only).
   Returns the result's jaw_open [T]."""
-  t, size = len(images), images.shape[1]
+  references = jaw_references(scene, labels, driver_expression,
+                              images.shape[1], grid)
+  return read_jaw(images, references, blurs)
+
+
+def jaw_references(scene: dict, labels: np.ndarray,
+                   driver_expression: np.ndarray, size: int,
+                   grid: int = 11) -> tuple[np.ndarray, np.ndarray]:
+  """The exact renders `fitted_jaw` reads against (arguments as there; size:
+  the images' S): (jaw_open values [grid], renders [T, grid, S, S, 3]).
+  Rendered once, they read any number of results of the same frames."""
+  t = len(labels)
   values = np.linspace(P.EXPRESSION[JAW].low, P.EXPRESSION[JAW].high, grid,
                        dtype=np.float32)
   expression = np.repeat(np.asarray(driver_expression, np.float32), grid, 0)
@@ -57,7 +68,15 @@ def fitted_jaw(images: np.ndarray, scene: dict, labels: np.ndarray,
       P.Scene(expression=expression, pose=np.zeros((n, len(P.POSE)),
                                                    np.float32), **fixed),
       np.asarray(c2w), np.asarray(intrinsics), size)["rgb"])
-  rgb = rgb.reshape(t, grid, *rgb.shape[1:])
+  return values, rgb.reshape(t, grid, *rgb.shape[1:])
+
+
+def read_jaw(images: np.ndarray, references: tuple[np.ndarray, np.ndarray],
+             blurs: tuple[float, ...] = BLURS) -> np.ndarray:
+  """images [T, S, S, 3] in [0, 1] read against `jaw_references(...)` of
+  their frames: jaw_open [T]."""
+  values, rgb = references
+  size = images.shape[1]
   images = np.asarray(images, np.float32)[:, None]
   # errors [blurs, T, grid]; each frame keeps the blur of its best fit.
   errors = np.stack([np.mean((blurred(rgb, sigma * size / 64.0) - images) ** 2,

@@ -32,6 +32,8 @@ def _override(text: str):
   if not sep or key not in types:
     raise argparse.ArgumentTypeError(
         f"--set wants KEY=VALUE with KEY in {sorted(types)}; got {text!r}")
+  if types[key] == "str":
+    return key, value
   try:
     return key, (float(value) if types[key] == "float" else int(value))
   except ValueError as err:

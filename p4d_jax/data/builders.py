@@ -38,6 +38,12 @@ SIZES = {
     "demo128": examples.Spec(resolution=128, supersample=1, identities=96,
                              clips=24, held_out=8, frames=48, eval_pairs=16,
                              novel_views=2),
+    # demo's eval pairs drawn from its 24 training clips instead (the frames
+    # Psi trained on): against `demo`'s held-out pairs, how much of what a
+    # model does holds for identities it never saw (README, Training Psi).
+    "demo_seen": examples.Spec(supersample=1, identities=96, clips=24,
+                               held_out=8, frames=48, eval_pairs=64,
+                               novel_views=2, eval_split="train"),
     "small": examples.Spec(),
     "base": examples.Spec(resolution=128, identities=4096, clips=1024,
                           held_out=256, views=8, frames=96, eval_pairs=512,
@@ -195,6 +201,9 @@ def make(kind: str, size: str = "small", data_dir: str | None = None,
   if unknown:
     raise UserError(f"Unknown SynthHeads setting(s) {sorted(unknown)}; "
                      f"known: {sorted(fields)}.")
+  if overrides.get("eval_split", "test") not in ("train", "test"):
+    raise UserError(f"eval_split={overrides['eval_split']!r}: use 'test' "
+                     "(held-out identities) or 'train' (the training clips).")
   if not overrides:
     return BUILDERS[kind](config=size, data_dir=data_dir,
                           file_format="array_record")

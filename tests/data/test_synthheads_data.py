@@ -1,6 +1,7 @@
 """SynthHeads data sets: builders -> ArrayRecord -> grain, checked against
 re-rendering; clip motion; evaluation pairs; clear errors."""
 
+import dataclasses
 import os
 import sys
 
@@ -147,6 +148,27 @@ def test_eval_pairs_have_exact_targets(data_dir):
     np.testing.assert_array_equal(tgt["image"], rgb[0])
     np.testing.assert_array_equal(ex["novel"]["image"], rgb[1:])
   assert sum(flags) == SPEC.eval_pairs // 2      # half are cross-identity
+
+
+def test_seen_identity_pairs_are_frames_of_the_training_clips(data_dir):
+  """eval_split="train": sources and drivers are the training clips' own
+  frames (what a model trained on them saw), not held-out identities."""
+  spec = dataclasses.replace(SPEC, eval_split="train", eval_pairs=2,
+                             novel_views=0)
+  clips = {int(ex["identity_index"]): ex for ex in
+           pipeline.synthheads("clips", "tiny", "train", data_dir)}
+  pairs = list(examples.eval_pairs(spec, progress=False))
+  assert [bool(ex["cross_identity"]) for _, ex in pairs] == [False, True]
+  for _, ex in pairs:
+    for who in ("source", "driving"):
+      frame = ex[who]
+      clip = clips[int(frame["identity_index"])]   # a training clip
+      np.testing.assert_array_equal(
+          image_io.decode_image(frame["image"], who), clip["image"][frame["frame"]])
+      np.testing.assert_array_equal(frame["expression"],
+                                    clip["expression"][frame["frame"]])
+  with pytest.raises(UserError, match="eval_split"):
+    builders.make("eval", "tiny", data_dir=data_dir, eval_split="val")
 
 
 def test_rebuilding_skips_finished_sets(data_dir, capsys):

@@ -40,6 +40,10 @@ class Spec:
   eval_pairs: int = 64           # half same-identity, half cross-identity
   novel_views: int = 3           # GT targets at cameras no input had
   render_batch: int = 16         # images per renderer call
+  # Whose clips the eval pairs come from: "test" (held-out identities) or
+  # "train" (the training clips' identities and exact frames: what a model
+  # does on identities it saw, against new ones).
+  eval_split: str = "test"
 
 
 def identity_index(split: str, i: int) -> int:
@@ -162,25 +166,28 @@ def clips(spec: Spec, split: str, progress: bool = True) -> Iterator:
 
 
 def eval_pairs(spec: Spec, progress: bool = True) -> Iterator:
-  """(source frame, driving frame) pairs on held-out clips, with exact GT.
+  """(source frame, driving frame) pairs on held-out clips (or, with
+  `eval_split` "train", on the training clips), with exact GT.
 
   Even pairs reenact the source's own clip; odd pairs take the driving frame
   from another held-out identity (cross-identity). The target is the SOURCE
   identity (its lighting and backdrop) wearing the driver's expression and
   pose, seen by the driver's camera and by `novel_views` random cameras.
   """
+  split = spec.eval_split
+  pool = split_size(spec, split, "clips")
+  offset = identity_index(split, 0)
   bar = Progress(spec.eval_pairs, "eval", every=8) if progress else None
   for k in range(spec.eval_pairs):
     rng = P.rng_for(spec.seed, "pairs", k)
     cross = k % 2 == 1
-    src_id = identity_index("test", int(rng.integers(spec.held_out)))
+    src_id = identity_index(split, int(rng.integers(pool)))
     drv_id = src_id
     if cross:
-      if spec.held_out < 2:
-        raise ValueError("cross-identity pairs need held_out >= 2.")
-      other = int(rng.integers(spec.held_out - 1))
-      drv_id = identity_index("test", other + (other >= src_id -
-                                               P.HELD_OUT_OFFSET))
+      if pool < 2:
+        raise ValueError("cross-identity pairs need 2 or more identities.")
+      other = int(rng.integers(pool - 1))
+      drv_id = identity_index(split, other + (other >= src_id - offset))
     src_frame, drv_frame = (int(x) for x in rng.integers(spec.frames, size=2))
     s_expr, s_pose, s_cams = clip_curves(spec, src_id)
     d_expr, d_pose, d_cams = clip_curves(spec, drv_id)

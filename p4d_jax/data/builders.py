@@ -44,8 +44,8 @@ SIZES = {
     "demo_seen": examples.Spec(supersample=1, identities=96, clips=24,
                                held_out=8, frames=48, eval_pairs=64,
                                novel_views=2, eval_split="train"),
-    # small's held-out pairs, four times as many (128 cross-identity): its
-    # first 64 are small's own. Only its `eval` set is meant to be built.
+    # small's held-out pairs four times over (128 cross-identity), small's 64
+    # among them. Only its `eval` set is meant to be built.
     "small_eval256": examples.Spec(eval_pairs=256),
     "small": examples.Spec(),
     "base": examples.Spec(resolution=128, identities=4096, clips=1024,

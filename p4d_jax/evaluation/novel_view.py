@@ -84,6 +84,7 @@ class NovelViewEvaluator:
                        expression=np.asarray(examples[i]["expression"]),
                        label=np.asarray(examples[i]["camera"][v]))
                   for i, v in self.pairs] if cfg.eval.get("jaw_follow") else []
+    self._jaw_references = None
     self.grid_inputs = sorted({i for i, _ in self.pairs})[:cfg.eval.grid_rows]
     self._render = jax.jit(self._render_batch)
 
@@ -122,9 +123,13 @@ class NovelViewEvaluator:
   def jaw_follow(self, images: np.ndarray) -> dict:
     """Renders [P, S, S, 3] in [-1, 1], one per pair -> `jaw_follow.
     correlation` of the jaw read from each against its input's."""
-    read = [jaw_follow.fitted_jaw(
-        view_targets.to01(images[k][None]), t["scene"], t["label"][None],
-        t["expression"][None])[0] for k, t in enumerate(self.truth)]
+    if self._jaw_references is None:   # the pairs are fixed: render once
+      self._jaw_references = [jaw_follow.jaw_references(
+          t["scene"], t["label"][None], t["expression"][None],
+          images.shape[1]) for t in self.truth]
+    read = [jaw_follow.read_jaw(view_targets.to01(images[k][None]),
+                                references)[0]
+            for k, references in enumerate(self._jaw_references)]
     truth = [t["expression"][jaw_follow.JAW] for t in self.truth]
     return jaw_follow.correlation(np.array(truth), np.array(read))
 

@@ -72,19 +72,17 @@ def jaw_errors(out: dict, fields: dict, rows: np.ndarray) -> dict:
   labels = np.asarray(cameras.pack_label(fields["target_c2w"][pick, 0],
                                          fields["target_intrinsics"][pick, 0]))
   truth = fields["target_expression"][pick]
-  read = {"image": [], "static_image": []}
+  read = []
   for n, i in enumerate(pick):   # one set of exact renders reads both
     scene = {k: fields[f"source_{k}"][i]
              for k in ("identity", "lighting", "background")}
     references = jaw_follow.jaw_references(
         scene, labels[n:n + 1], truth[n:n + 1], out["image"].shape[1])
-    for which in read:
-      read[which].append(jaw_follow.read_jaw(
-          (out[which][i][None] + 1.0) / 2.0, references))
-  read = {which: np.concatenate(values) for which, values in read.items()}
-  target = truth[:, jaw_follow.JAW]
-  driven = np.abs(read["image"] - target)
-  static = np.abs(read["static_image"] - target)
+    both = np.stack([out["image"][i], out["static_image"][i]])
+    read.append(jaw_follow.read_jaw((both + 1.0) / 2.0, references))
+  # [pairs, 2]: the driven and the static result's jaw error.
+  errors = np.abs(np.array(read) - truth[:, jaw_follow.JAW, None])
+  driven, static = errors[:, 0], errors[:, 1]
   return dict(jaw_error_pairs=int(len(pick)),
               jaw_error_driven=float(driven.mean()),
               jaw_error_static=float(static.mean()),

@@ -74,7 +74,7 @@ def jaw_references(scene: dict, labels: np.ndarray,
 def read_jaw(images: np.ndarray, references: tuple[np.ndarray, np.ndarray],
              blurs: tuple[float, ...] = BLURS) -> np.ndarray:
   """images [T, S, S, 3] in [0, 1] read against `jaw_references(...)` of
-  their frames: jaw_open [T]."""
+  their frames, or of one frame that all T show: jaw_open [T]."""
   values, rgb = references
   size = images.shape[1]
   images = np.asarray(images, np.float32)[:, None]

@@ -163,8 +163,8 @@ def test_seen_identity_pairs_are_frames_of_the_training_clips(data_dir):
     for who in ("source", "driving"):
       frame = ex[who]
       clip = clips[int(frame["identity_index"])]   # a training clip
-      np.testing.assert_array_equal(
-          image_io.decode_image(frame["image"], who), clip["image"][frame["frame"]])
+      np.testing.assert_array_equal(image_io.decode_image(frame["image"], who),
+                                    clip["image"][frame["frame"]])
       np.testing.assert_array_equal(frame["expression"],
                                     clip["expression"][frame["frame"]])
   with pytest.raises(UserError, match="eval_split"):

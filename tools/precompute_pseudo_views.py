@@ -14,6 +14,9 @@ of the first clip next to their pseudo views. Read the records with
 its manifest (sizes, record counts). To check every shard's sha256 too:
 
   python tools/precompute_pseudo_views.py --verify --out=OUT
+
+`--config.checkpoint=exact` renders SynthHeads clips' views exactly instead
+(`stages.exact_views`: a perfect Psi3d, the upper bound for ablations).
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ import numpy as np
 
 import configs
 from p4d_jax import user_errors
+from p4d_jax.data import builders
 from p4d_jax.data import clip_sources
 from p4d_jax.data import pseudo_view_manifest
 from p4d_jax.data import pseudo_view_records
 from p4d_jax.data import tfrecord_io
 from p4d_jax.media import image_io
 from p4d_jax.rendering import camera_settings
+from p4d_jax.stages import exact_views
 from p4d_jax.stages import pseudo_views
 from p4d_jax.tasks import runs
 
@@ -65,12 +70,40 @@ def clip_source(data) -> clip_sources.ClipSource:
                    "'synthheads' or 'preprocessed'.")
 
 
+def psi3d_renderer(config, source: clip_sources.ClipSource):
+  """(renderer, checkpoint step) of the Psi3d run config.checkpoint."""
+  run = runs.load_run(
+      config.checkpoint,
+      None if config.checkpoint_step < 0 else config.checkpoint_step,
+      defaults=configs.preset, task="psi3d")
+  size = source.get(0)["image"].shape[1]
+  if size != run.model.image_size:
+    raise user_errors.UserError(
+        f"The clips ({source.name}) are {size}^2 but the Psi3d run "
+        f"{config.checkpoint} was trained at {run.model.image_size}^2; use "
+        "clips of its resolution (config.data) or another checkpoint.")
+  return (pseudo_views.PseudoViewRenderer(run.model, run.params,
+                                          config.frames_per_batch), run.step)
+
+
+def exact_renderer(data) -> exact_views.ExactViewRenderer:
+  """SynthHeads' exact views; masks and depth at half the clips'
+  resolution, the neural resolution of every preset."""
+  if data.source != "synthheads":
+    raise user_errors.UserError(
+        f"--config.checkpoint={exact_views.EXACT} renders SynthHeads scenes; "
+        f"config.data.source is {data.source!r}, whose scenes are unknown.")
+  size = builders.SIZES[data.size].resolution
+  return exact_views.ExactViewRenderer(data.size, size // 2)
+
+
 def settings_from(config, checkpoint: str, step: int,
                   source: clip_sources.ClipSource) -> pseudo_views.Settings:
   ranges = camera_settings.RandomViewRanges(**{
       k: tuple(float(x) for x in v) for k, v in config.cameras.items()})
   return pseudo_views.Settings(
-      checkpoint=os.path.abspath(checkpoint), checkpoint_step=step,
+      checkpoint=(checkpoint if checkpoint == exact_views.EXACT
+                  else os.path.abspath(checkpoint)), checkpoint_step=step,
       clips=source.name, num_clips=len(source.frames), views=config.views,
       ranges=ranges, seed=config.seed, num_shards=config.num_shards,
       frames_per_batch=config.frames_per_batch,
@@ -106,23 +139,16 @@ def main(argv):
   if not config.checkpoint:
     raise user_errors.UserError(
         "set --config.checkpoint to a Psi3d run directory (the --workdir of "
-        "`python -m launch.main --config=configs/psi3d.py:tiny`).")
+        "`python -m launch.main --config=configs/psi3d.py:tiny`), or to "
+        f"'{exact_views.EXACT}' for SynthHeads' exact views.")
   user_errors.check_writable(out_dir, "--out")
-  run = runs.load_run(
-      config.checkpoint,
-      None if config.checkpoint_step < 0 else config.checkpoint_step,
-      defaults=configs.preset, task="psi3d")
-  source = clip_source(config.data)
-  size = source.get(0)["image"].shape[1]
-  if size != run.model.image_size:
-    raise user_errors.UserError(
-        f"The clips ({source.name}) are {size}^2 but the Psi3d run "
-        f"{config.checkpoint} was trained at {run.model.image_size}^2; use "
-        "clips of its resolution (config.data) or another checkpoint.")
-  step = run.step
+  if config.checkpoint == exact_views.EXACT:
+    renderer, step = exact_renderer(config.data), 0
+    source = clip_source(config.data)
+  else:
+    source = clip_source(config.data)
+    renderer, step = psi3d_renderer(config, source)
   settings = settings_from(config, config.checkpoint, step, source)
-  renderer = pseudo_views.PseudoViewRenderer(run.model, run.params,
-                                             config.frames_per_batch)
   index = (jax.process_index() if _PROCESS_INDEX.value < 0
            else _PROCESS_INDEX.value)
   count = (jax.process_count() if _PROCESS_COUNT.value < 0

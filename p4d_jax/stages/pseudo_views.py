@@ -124,9 +124,13 @@ class PseudoViewRenderer:
                            out_shardings=split)
 
   def __call__(self, image: np.ndarray, c2w: np.ndarray,
-               intrinsics: np.ndarray, key: jax.Array) -> dict:
+               intrinsics: np.ndarray, key: jax.Array,
+               clip_ids: np.ndarray | None = None,
+               frame_indices: np.ndarray | None = None) -> dict:
     """image uint8 [F, S, S, 3], c2w [F, K, 4, 4], intrinsics [F, K, 3, 3]
-    with F <= self.frames."""
+    with F <= self.frames; the frames' clip ids and indices [F] are unused
+    (they are what `exact_views.ExactViewRenderer` renders from)."""
+    del clip_ids, frame_indices
     count = len(image)
     pad = lambda x: np.concatenate(   # noqa: E731  repeat the last frame
         [x, np.repeat(x[-1:], self.frames - count, axis=0)])
@@ -239,7 +243,8 @@ def _write_shard(path: str, clip_range: range, get_clip, renderer,
       out = renderer(np.stack([c["image"][t] for c, t in batch]),
                      np.asarray(render_c2w, np.float32),
                      np.repeat(np.asarray(intr, np.float32)[:, None],
-                               render_c2w.shape[1], axis=1), key)
+                               render_c2w.shape[1], axis=1), key,
+                     clip_ids, frames)
       frame_masks = ([c["mask"][t] for c, t in batch] if "mask" in batch[0][0]
                      else [None] * len(batch))
       if settings.render_frame_masks:

@@ -67,10 +67,10 @@ class ExactViewRenderer:
     del image, intrinsics, key
     f, k = c2w.shape[:2]
     scenes, world = [], []
-    for clip_id, t in zip(clip_ids, frame_indices):
+    for i, (clip_id, t) in enumerate(zip(clip_ids, frame_indices)):
       clip_scenes, head_to_world = self._clip(int(clip_id))
       scenes += [clip_scenes[int(t)]] * k
-      world.append(head_to_world[int(t)] @ c2w[len(world)])
+      world.append(head_to_world[int(t)] @ c2w[i])   # [K, 4, 4]
     out = examples.render_raw(self.spec, scenes,
                               np.concatenate(world).astype(np.float32))
     s, n = self.image_size, self.neural_resolution

@@ -153,8 +153,10 @@ def main(argv):
            else _PROCESS_INDEX.value)
   count = (jax.process_count() if _PROCESS_COUNT.value < 0
            else _PROCESS_COUNT.value)
+  made_by = ("SynthHeads' exact views" if config.checkpoint == exact_views.EXACT
+             else f"Psi3d step {step}")
   print(f"[pseudo-views] {source.name}: {len(source.frames)} clips, "
-        f"{config.views} views a frame, Psi3d step {step}, "
+        f"{config.views} views a frame, {made_by}, "
         f"{len(jax.local_devices())} device(s), process {index}/{count}",
         flush=True)
   summary = pseudo_views.run(source, renderer, settings, out_dir, index,

@@ -22,17 +22,11 @@ import numpy as np
 from p4d_jax.data import builders
 from p4d_jax.data.synthheads import examples
 from p4d_jax.data.synthheads import render
+from p4d_jax.evaluation import image_metrics
 from p4d_jax.media import image_io
 
 # `Settings.checkpoint` of exact views (config.checkpoint = EXACT).
 EXACT = "exact"
-
-
-def _area_downsample(x: np.ndarray, size: int) -> np.ndarray:
-  """[B, S, S] -> [B, size, size], each output pixel the mean of its block."""
-  b, s = x.shape[0], x.shape[1]
-  f = s // size
-  return x.reshape(b, size, f, size, f).mean(axis=(2, 4))
 
 
 class ExactViewRenderer:
@@ -74,9 +68,10 @@ class ExactViewRenderer:
     out = examples.render_raw(self.spec, scenes,
                               np.concatenate(world).astype(np.float32))
     s, n = self.image_size, self.neural_resolution
-    mask = _area_downsample(out["mask"], n)
-    depth = (_area_downsample(out["depth"] * out["mask"], n)
-             / np.maximum(mask, 1e-6))
+    down = lambda x: np.asarray(   # noqa: E731  block means, S^2 -> N^2
+        image_metrics.area_downsample(x, s // n))
+    mask = down(out["mask"])
+    depth = down(out["depth"] * out["mask"]) / np.maximum(mask, 1e-6)
     return dict(
         image=image_io.to_uint8(out["rgb"] * 2.0 - 1.0).reshape(f, k, s, s, 3),
         mask=image_io.to_uint8(mask * 2.0 - 1.0).reshape(f, k, n, n),

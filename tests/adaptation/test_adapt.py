@@ -183,10 +183,18 @@ def test_calibration_recovers_a_known_camera_perturbation(psi, heads):
   # The test Psi's density starts near zero (its renders barely depend on
   # the camera); a raised density bias makes its head an opaque, textured
   # box. The inputs: that avatar fused from exact SynthHeads renders,
-  # rendered by itself at the true cameras, so the true cameras explain them.
-  params = jax.tree_util.tree_map_with_path(
-      lambda p, x: x.at[0].add(4.0) if "decoder/output/bias" in
-      "/".join(str(getattr(k, "key", k)) for k in p) else x, run.params)
+  # rendered by itself at the true cameras, so the true cameras explain them
+  # -- if the motion path is closed (cross-attention outputs zero): the fit
+  # reads each input's motion from the rendered image, which was driven by
+  # the SynthHeads render's, and with the CPU presets' fan-in cross-attention
+  # the two codes render differently enough for the cameras to absorb it
+  # (reprojection error 4.3 -> 5.4 px; this test failed from 205d1d2 on).
+  def edit(path, x):
+    name = "/".join(str(getattr(k, "key", k)) for k in path)
+    if "decoder/output/bias" in name:
+      return x.at[0].add(4.0)
+    return x * 0 if "attn2/proj" in name else x
+  params = jax.tree_util.tree_map_with_path(edit, run.params)
   avatar = avatar_lib.Avatar(run.model, params)
   cfg = config(calib=80)
   cfg.calibration.lr = 1e-2

@@ -70,12 +70,16 @@ def clip_source(data) -> clip_sources.ClipSource:
                    "'synthheads' or 'preprocessed'.")
 
 
-def psi3d_renderer(config, source: clip_sources.ClipSource):
-  """(renderer, checkpoint step) of the Psi3d run config.checkpoint."""
-  run = runs.load_run(
+def load_psi3d(config) -> runs.Run:
+  """The Psi3d run config.checkpoint at config.checkpoint_step."""
+  return runs.load_run(
       config.checkpoint,
       None if config.checkpoint_step < 0 else config.checkpoint_step,
       defaults=configs.preset, task="psi3d")
+
+
+def psi3d_renderer(config, run: runs.Run, source: clip_sources.ClipSource):
+  """(renderer, checkpoint step) of the Psi3d `run` over `source`'s clips."""
   size = source.get(0)["image"].shape[1]
   if size != run.model.image_size:
     raise user_errors.UserError(
@@ -146,8 +150,10 @@ def main(argv):
     renderer, step = exact_renderer(config.data), 0
     source = clip_source(config.data)
   else:
+    # The run before the clips: a wrong --config.checkpoint is named first.
+    run = load_psi3d(config)
     source = clip_source(config.data)
-    renderer, step = psi3d_renderer(config, source)
+    renderer, step = psi3d_renderer(config, run, source)
   settings = settings_from(config, config.checkpoint, step, source)
   index = (jax.process_index() if _PROCESS_INDEX.value < 0
            else _PROCESS_INDEX.value)

@@ -16,6 +16,7 @@ import pytest
 
 import configs
 from configs import adapt as adapt_config
+from p4d_jax import tree_paths
 from p4d_jax.adaptation import calibration
 from p4d_jax.adaptation import fit
 from p4d_jax.adaptation import identity
@@ -190,7 +191,7 @@ def test_calibration_recovers_a_known_camera_perturbation(psi, heads):
   # the two codes render differently enough for the cameras to absorb it
   # (reprojection error 4.3 -> 5.4 px; this test failed from 205d1d2 on).
   def edit(path, x):
-    name = "/".join(str(getattr(k, "key", k)) for k in path)
+    name = tree_paths.path_name(path)
     if "decoder/output/bias" in name:
       return x.at[0].add(4.0)
     return x * 0 if "attn2/proj" in name else x

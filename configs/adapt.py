@@ -27,8 +27,8 @@ import configs
 
 
 def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
-  presets = {"tiny": dict(calib=40, ident=80), "paper": dict(calib=200,
-                                                               ident=500)}
+  presets = {"tiny": dict(calib=40, ident=240), "paper": dict(calib=200,
+                                                                ident=500)}
   p = configs.pick(presets, arg, "adapt")
   config = ml_collections.ConfigDict()
   config.preset = arg
@@ -53,21 +53,26 @@ def get_config(arg: str = "tiny") -> ml_collections.ConfigDict:
       prior=1e-3, zero_mean=False))
   # Stage 2. tokens: a residual on the fused neutral tokens; biases: deltas
   # on the field decoder's and the super-resolution's biases (with
-  # geometry_biases, also those that move the density); lora_rank > 0:
-  # low-rank adapters on q/kv/proj of the motion blocks' and the tri-plane
-  # decoder's attention (alpha / rank scaling).
+  # geometry_biases, also those that move the density); weights: a regex,
+  # full deltas on every parameter it matches that `biases` does not hold
+  # ("": off); lora_rank > 0: low-rank adapters on q/kv/proj of the motion
+  # blocks' and the tri-plane decoder's attention (alpha / rank scaling).
   config.identity = ml_collections.ConfigDict(dict(
-      steps=p["ident"], tokens=True, token_lr=1e-2, biases=True,
-      bias_lr=3e-3, geometry_biases=False, lora_rank=0, lora_alpha=1.0,
-      lora_lr=3e-3))
+      steps=p["ident"], tokens=True, token_lr=1e-1, biases=True,
+      bias_lr=3e-3, geometry_biases=False,
+      weights=r"^(generator_triplane|decoder|superresolution)/",
+      weights_lr=1e-3, lora_rank=0, lora_alpha=1.0, lora_lr=3e-3))
   # references: cameras of the frozen model's renders (yaws up to
   # reference_yaw radians) x expressions (the inputs' motion codes mixed);
-  # per_step of them are rendered each identity step. The magnitude priors
-  # are mean squares of each set; density_tv is EG3D's regulariser.
+  # per_step of them are rendered each identity step; `reference` weighs
+  # the L1 to their images (0: it held the unseen views to the fused
+  # avatar's, which is what adaptation is meant to improve), reference_depth
+  # the L1 to their depth (it holds the geometry). The magnitude priors are
+  # mean squares of each set; density_tv is EG3D's regulariser.
   config.regularise = ml_collections.ConfigDict(dict(
-      references=8, per_step=2, reference_yaw=1.0, reference=0.5,
+      references=8, per_step=2, reference_yaw=1.0, reference=0.0,
       reference_depth=20.0, token_magnitude=1e-3, bias_magnitude=1e-3,
-      lora_magnitude=1e-3, density_tv=0.05))
+      weight_magnitude=0.0, lora_magnitude=1e-3, density_tv=0.05))
   # L1 on the super-resolved image and on the raw render, plus 1 - SSIM;
   # mask: L1 of the rendered opacity against the inputs' foreground masks
   # where they come with any (SynthHeads; photos have none).

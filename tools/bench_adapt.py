@@ -13,7 +13,8 @@ Variants (each on the first K of the person's 8 inputs):
   adapt_nomask   adapt without the inputs' masks (as for photos)
   adapt_nocalib  the identity stage alone, noisy cameras
   adapt_true     the identity stage alone, TRUE cameras (the upper bound)
-  tokens, biases, lora   one trainable set alone, with calibration, noisy
+  tokens, biases, weights, lora   one trainable set alone, with calibration,
+                 noisy
 Noisy cameras: every input camera turned by --noise_deg about the head,
 moved by --noise_translation of its distance, the focal scaled by
 1 +- --noise_focal (`adaptation.calibration.perturb`). Each line holds the
@@ -77,10 +78,15 @@ VARIANTS = {
     "adapt_nocalib": dict(cameras="noisy",
                           set={"calibration.enabled": False}),
     "adapt_true": dict(cameras="true", set={"calibration.enabled": False}),
-    "tokens": dict(cameras="noisy", set={"identity.biases": False}),
-    "biases": dict(cameras="noisy", set={"identity.tokens": False}),
+    "tokens": dict(cameras="noisy", set={"identity.biases": False,
+                                         "identity.weights": ""}),
+    "biases": dict(cameras="noisy", set={"identity.tokens": False,
+                                         "identity.weights": ""}),
+    "weights": dict(cameras="noisy", set={"identity.tokens": False,
+                                          "identity.biases": False}),
     "lora": dict(cameras="noisy", set={"identity.tokens": False,
                                        "identity.biases": False,
+                                       "identity.weights": "",
                                        "identity.lora_rank": 4}),
 }
 HEADLINE = ("psnr_masked", "psnr", "ssim_masked", "ssim", "depth_error")

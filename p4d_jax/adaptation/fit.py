@@ -190,7 +190,8 @@ class Adapter:
                 density_tv=r.density_tv * on,
                 tokens_magnitude=r.token_magnitude * on,
                 biases_magnitude=r.bias_magnitude * on,
-                lora_magnitude=r.lora_magnitude * on)
+                lora_magnitude=r.lora_magnitude * on,
+                weights_magnitude=r.weight_magnitude * on)
 
   def _rates(self, trainables: dict, stage: str, masks: bool) -> dict:
     """Per-leaf learning rates of a stage (0: frozen). The density offset
@@ -203,7 +204,8 @@ class Adapter:
     ident = stage == "identity"
     rate = dict(tokens=c.identity.token_lr * ident,
                 biases=c.identity.bias_lr * ident,
-                lora=c.identity.lora_lr * ident)
+                lora=c.identity.lora_lr * ident,
+                weights=c.identity.weights_lr * ident)
     focal = cam if c.calibration.focal else 0.0
     density = c.calibration.density_lr if (c.calibration.density and
                                            masks) else 0.0

@@ -11,6 +11,11 @@ fused source state, each switchable (configs/adapt.py `identity`):
   lora    low-rank adapters W + (alpha / r) A B on q, kv and proj of the
           motion blocks' and the tri-plane decoder's attention (`LORA`); B
           starts at zero.
+  weights full deltas on every parameter whose path matches the regex
+          `weights` (default: the tri-plane generator's, the field
+          decoder's and the super-resolution's), except those `biases`
+          holds: fine-tuning of the networks after the motion blocks, which
+          therefore also stays consistent across expressions.
 
 Every delta starts at zero, so `apply` of fresh trainables returns the
 parameters and source state unchanged, bit for bit. `apply` is also how
@@ -48,6 +53,10 @@ def init(params, source: dict, cfg, key: jax.Array) -> dict:
     out["biases"] = {n: jnp.zeros_like(v) for n, v in named.items()
                      if re.search(BIASES, n) and (
                          cfg.geometry_biases or n != DENSITY_BIASES[0])}
+  if cfg.weights:
+    held = out.get("biases", {})
+    out["weights"] = {n: jnp.zeros_like(v) for n, v in named.items()
+                      if re.search(cfg.weights, n) and n not in held}
   if cfg.lora_rank > 0:
     names = sorted(n for n in named if re.search(LORA, n))
     keys = jax.random.split(key, len(names))
@@ -67,12 +76,13 @@ def apply(params, source: dict, trainables: dict, lora_alpha: float = 1.0,
   if not geometry_biases and DENSITY_BIASES[1] in biases:
     # Column 0 of the field decoder's output is the density.
     biases[DENSITY_BIASES[1]] = biases[DENSITY_BIASES[1]].at[0].set(0.0)
+  deltas = dict(biases, **trainables.get("weights", {}))
   lora = trainables.get("lora", {})
 
   def add(path, leaf):
     name = tree_paths.path_name(path)
-    if name in biases:
-      return leaf + biases[name]
+    if name in deltas:
+      return leaf + deltas[name]
     if name in lora:
       a, b = lora[name]
       return leaf + (lora_alpha / a.shape[1]) * (a @ b)
@@ -95,7 +105,8 @@ def offset_density(params, offset: jax.Array):
 
 
 def magnitudes(trainables: dict) -> dict:
-  """Mean square of each set's delta ({tokens, biases, lora}: [])."""
+  """Mean square of each set's delta ({tokens, biases, weights, lora}:
+  [])."""
   out = {}
   for name, tree in trainables.items():
     leaves = jax.tree.leaves(tree if name != "lora" else

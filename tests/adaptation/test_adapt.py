@@ -1,5 +1,7 @@
 """Few-shot adaptation: one input at zero steps is Psi bit for bit, adapted
-avatars round-trip through the run format, the density offset shifts the
+avatars round-trip through the run format, the weights set holds the
+parameters its regex names (biases excepted) and a delta moves only its own
+parameter, the density offset shifts the
 raw density by itself everywhere, tools/adapt.py turns bad inputs into one
 error line; slow: calibration undoes a known camera perturbation, the mask
 term grows or shrinks the head to the masks, and adapting one person
@@ -7,6 +9,7 @@ leaves every other render alone."""
 
 import concurrent.futures
 import os
+import re
 import subprocess
 import sys
 
@@ -116,6 +119,34 @@ def test_adapted_parameters_round_trip_through_the_run_format(
   for key in want:
     np.testing.assert_array_equal(got[key], want[key])
   assert np.abs(want["image"] - drive(avatar, source)["image"]).max() > 1e-3
+
+
+def test_weights_set_holds_what_its_regex_names_and_each_delta_is_local(
+    psi, heads):
+  run, avatar = psi
+  images, labels = heads
+  source = avatar.prepare(images[0], labels[0])
+  cfg = config().identity
+  trainables = identity.init(run.params, source, cfg, jax.random.key(0))
+  named = tree_paths.named_leaves(run.params)
+  named_by_regex = {n for n in named if re.search(cfg.weights, n)}
+  assert set(trainables["weights"]) == named_by_regex - set(
+      trainables["biases"])
+  assert "generator_triplane/conv_last/kernel" in trainables["weights"]
+  assert "decoder/hidden/kernel" in trainables["weights"]
+  assert not set(trainables["weights"]) & set(trainables["biases"])
+  assert not any(n.startswith("encoder_") for n in trainables["weights"])
+  # One delta of 0.1 moves its own parameter by exactly that, nothing else.
+  name = "generator_triplane/conv_last/kernel"
+  trainables["weights"][name] = trainables["weights"][name] + 0.1
+  params, same_source = identity.apply(run.params, source, trainables)
+  for n, leaf in tree_paths.named_leaves(params).items():
+    if n == name:
+      np.testing.assert_allclose(leaf - named[n], 0.1, atol=1e-6)
+    else:
+      np.testing.assert_array_equal(leaf, named[n])
+  for key in source:
+    np.testing.assert_array_equal(same_source[key], source[key])
 
 
 def test_density_offset_shifts_the_raw_density_everywhere(psi, heads):

@@ -82,10 +82,10 @@ def apply(params, source: dict, trainables: dict, lora_alpha: float = 1.0,
   def add(path, leaf):
     name = tree_paths.path_name(path)
     if name in deltas:
-      return leaf + deltas[name]
-    if name in lora:
+      leaf = leaf + deltas[name]
+    if name in lora:   # a kernel may have both a full delta and an adapter
       a, b = lora[name]
-      return leaf + (lora_alpha / a.shape[1]) * (a @ b)
+      leaf = leaf + (lora_alpha / a.shape[1]) * (a @ b)
     return leaf
 
   params = jax.tree_util.tree_map_with_path(add, params)

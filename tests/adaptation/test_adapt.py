@@ -147,6 +147,18 @@ def test_weights_set_holds_what_its_regex_names_and_each_delta_is_local(
       np.testing.assert_array_equal(leaf, named[n])
   for key in source:
     np.testing.assert_array_equal(same_source[key], source[key])
+  # Where LoRA adapts a kernel the weights set also holds, both add up.
+  trainables = identity.init(run.params, source, config(
+      lora_rank=2).identity, jax.random.key(0))
+  name = "generator_triplane/trans_blocks/0/attn/q/kernel"
+  assert name in trainables["weights"] and name in trainables["lora"]
+  a, b = trainables["lora"][name]
+  trainables["lora"][name] = (a, b + 0.1)
+  trainables["weights"][name] = trainables["weights"][name] + 0.2
+  params, _ = identity.apply(run.params, source, trainables)
+  np.testing.assert_allclose(
+      tree_paths.named_leaves(params)[name] - named[name],
+      0.2 + (a @ (b + 0.1)) / 2, atol=1e-5)
 
 
 def test_density_offset_shifts_the_raw_density_everywhere(psi, heads):

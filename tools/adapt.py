@@ -98,19 +98,20 @@ def main(argv):
   run = runs.load_run(_RUN.value, _STEP.value, defaults=configs.preset,
                       task="psi4d")
   size = run.model.image_size
+  avatar = avatar_lib.Avatar(run.model, run.params)
+  adapter = fit.Adapter(avatar, cfg)   # checks the config before the inputs
   inputs = load_inputs(list(_IMAGES.value) + list(argv[1:]), size,
                        _MAX_INPUTS.value, align=_ALIGN.value == "on",
                        face_index=_FACE_INDEX.value, data_dir=_DATA_DIR.value)
   print(f"[adapt] inputs: {len(inputs.images)} ({inputs.note})\n"
         f"[adapt] model: {_RUN.value} step {run.step}", flush=True)
-  avatar = avatar_lib.Avatar(run.model, run.params)
   tic = time.perf_counter()
   masks = inputs.truth["mask"] if inputs.truth else None
   print("[adapt] masks: " + (
       "the inputs' own (density offset and mask term on)" if masks is not None
       else "none (density offset and mask term off)"), flush=True)
-  result = fit.Adapter(avatar, cfg).fit(image_io.to_float(inputs.images),
-                                        inputs.cameras, masks=masks)
+  result = adapter.fit(image_io.to_float(inputs.images), inputs.cameras,
+                       masks=masks)
   total_s = time.perf_counter() - tic
   moved = np.abs(result.labels - inputs.cameras).max()
   about = dict(

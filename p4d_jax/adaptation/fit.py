@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from p4d_jax import tree_paths
 from p4d_jax.adaptation import calibration
 from p4d_jax.adaptation import fusion
 from p4d_jax.adaptation import identity
@@ -91,6 +92,9 @@ class Adapter:
   (configs/adapt.py)."""
 
   def __init__(self, avatar: avatar_lib.Avatar, cfg):
+    # A bad `identity.weights` pattern fails here, before any input is read.
+    identity.weight_names(tree_paths.named_leaves(avatar.params),
+                          cfg.identity)
     self.avatar, self.cfg = avatar, cfg
     self.model = avatar.model
     self._adam = optax.scale_by_adam()

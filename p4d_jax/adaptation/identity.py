@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from p4d_jax import tree_paths
+from p4d_jax.user_errors import UserError
 
 BIASES = r"^(decoder|superresolution)/.*bias$"
 DENSITY_BIASES = ("decoder/hidden/bias", "decoder/output/bias")
@@ -41,22 +42,50 @@ LORA = (r"^(encoder_canonical/trans_blocks_motion/\d+/attn[12]|"
         r"generator_triplane/trans_blocks/\d+/attn)/(q|kv|proj)/kernel$")
 
 
+def bias_names(named: dict, cfg) -> list[str]:
+  """The parameters (of `named`, {path name: leaf}) the `biases` set holds
+  under `cfg` (the `identity` section); [] when it is off."""
+  if not cfg.biases:
+    return []
+  return [n for n in named if re.search(BIASES, n) and (
+      cfg.geometry_biases or n != DENSITY_BIASES[0])]
+
+
+def weight_names(named: dict, cfg) -> list[str]:
+  """The parameters the `weights` set holds: those `cfg.weights` matches
+  that `biases` does not hold; [] when it is "". A pattern that is not a
+  regular expression, or that leaves the set empty, is a user error."""
+  if not cfg.weights:
+    return []
+  try:
+    pattern = re.compile(cfg.weights)
+  except re.error as err:
+    raise UserError(f"identity.weights={cfg.weights!r} is not a regular "
+                    f"expression ({err}); \"\" turns the set off.") from err
+  held = set(bias_names(named, cfg))
+  names = [n for n in named if pattern.search(n) and n not in held]
+  if not names:
+    raise UserError(
+        f"identity.weights={cfg.weights!r} names no parameter of this Psi "
+        "that the biases set does not hold (names look like "
+        "'generator_triplane/conv_last/kernel'); \"\" turns the set off.")
+  return names
+
+
 def init(params, source: dict, cfg, key: jax.Array) -> dict:
   """Fresh trainables (zero deltas) for the sets `cfg` (the `identity`
-  section) switches on: {tokens, biases: {name: delta}, lora: {name: (A,
-  B)}}; a set that is off is absent."""
+  section) switches on: {tokens, biases: {name: delta}, weights: {name:
+  delta}, lora: {name: (A, B)}}; a set that is off is absent."""
   named = tree_paths.named_leaves(params)
   out = {}
   if cfg.tokens:
     out["tokens"] = jnp.zeros_like(source["neutral"][:1])
   if cfg.biases:
-    out["biases"] = {n: jnp.zeros_like(v) for n, v in named.items()
-                     if re.search(BIASES, n) and (
-                         cfg.geometry_biases or n != DENSITY_BIASES[0])}
+    out["biases"] = {n: jnp.zeros_like(named[n])
+                     for n in bias_names(named, cfg)}
   if cfg.weights:
-    held = out.get("biases", {})
-    out["weights"] = {n: jnp.zeros_like(v) for n, v in named.items()
-                      if re.search(cfg.weights, n) and n not in held}
+    out["weights"] = {n: jnp.zeros_like(named[n])
+                      for n in weight_names(named, cfg)}
   if cfg.lora_rank > 0:
     names = sorted(n for n in named if re.search(LORA, n))
     keys = jax.random.split(key, len(names))
@@ -76,7 +105,7 @@ def apply(params, source: dict, trainables: dict, lora_alpha: float = 1.0,
   if not geometry_biases and DENSITY_BIASES[1] in biases:
     # Column 0 of the field decoder's output is the density.
     biases[DENSITY_BIASES[1]] = biases[DENSITY_BIASES[1]].at[0].set(0.0)
-  deltas = dict(biases, **trainables.get("weights", {}))
+  deltas = {**biases, **trainables.get("weights", {})}
   lora = trainables.get("lora", {})
 
   def add(path, leaf):

@@ -282,6 +282,10 @@ def test_bad_inputs_exit_2_with_one_line(psi4d_small_run, tmp_path):
       "not an image": [f"--images={tmp_path / 'text.jpg'}"],
       "holds no images": [f"--images={tmp_path / 'empty'}"],   # K = 0
       "differ in size": [f"--images={sizes}"],
+      "not a regular expression": [f"--images={tmp_path / 'noise.png'}",
+                                   "--config.identity.weights=("],
+      "names no parameter": [f"--images={tmp_path / 'noise.png'}",
+                             "--config.identity.weights=^nothing/"],
   }
   with concurrent.futures.ThreadPoolExecutor(4) as pool:   # processes
     done_all = list(pool.map(lambda images: _adapt_cli(run, out, *images),
